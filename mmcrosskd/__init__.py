@@ -1,0 +1,15 @@
+"""mmcrosskd: cross-task knowledge distillation with an inverted projector for OpenMMLab.
+
+Importing the package registers its models, losses and hooks into mmengine's registries, allow-lists
+mmengine's checkpoint contents for ``torch.load(weights_only=True)``, and, when needed, lets PyPI's
+torchvision import beside a CPU torch (see ``mmcrosskd.compat``).
+"""
+from .compat import ensure_torchvision_ops, register_checkpoint_safe_globals
+
+ensure_torchvision_ops()
+register_checkpoint_safe_globals()
+
+from . import datasets, hooks, losses, models  # noqa: E402,F401  (registers everything)
+from .version import __version__  # noqa: E402
+
+__all__ = ['__version__', 'datasets', 'models', 'losses', 'hooks']

@@ -1,0 +1,6 @@
+from .fashion_mnist import CLASSES, SCENE_CLASSES, compose_scene, prepare_fashion_mnist, read_idx
+from .fashion_mnist_cls import FashionMNISTDataset
+from .garment_scenes import GarmentScenesDataset
+
+__all__ = ['CLASSES', 'SCENE_CLASSES', 'compose_scene', 'prepare_fashion_mnist', 'read_idx',
+           'FashionMNISTDataset', 'GarmentScenesDataset']

@@ -1,0 +1,58 @@
+"""Write the bare student next to each training checkpoint."""
+import os.path as osp
+
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.runner import EpochBasedTrainLoop
+
+from ..registry import HOOKS
+from ..utils.checkpoint import atomic_torch_save, student_state_dict
+
+
+def export_student(checkpoint, path):
+    """Save the student part of a distiller checkpoint as a plain model checkpoint.
+
+    The file holds ``{'meta': ..., 'state_dict': ...}`` with the ``student.`` prefix removed, so
+    plain mmseg / mmpretrain ``tools/test.py`` loads it with the student's own config.
+
+    Args:
+        checkpoint (dict): a checkpoint dict with a ``state_dict`` (or a bare state dict).
+        path (str): where to write.
+
+    Returns:
+        str: ``path``.
+    """
+    state = checkpoint.get('state_dict', checkpoint)
+    meta = dict(checkpoint.get('meta', {}) or {})
+    meta['exported_by'] = 'mmcrosskd'
+    atomic_torch_save({'meta': meta, 'state_dict': student_state_dict(state)}, path)
+    return path
+
+
+@HOOKS.register_module()
+class ExportStudentHook(Hook):
+    """Each time the Runner saves a checkpoint, also write ``student_<iter|epoch>_N.pth``.
+
+    Args:
+        filename_tmpl (str): file name template, filled with the step number.
+            Default ``'student_{}_{}.pth'`` (``student_iter_100.pth``, ``student_epoch_3.pth``).
+        last_link (bool): also write ``student_last.pth`` (a copy of the newest). Default True.
+    """
+
+    priority = 'VERY_LOW'
+
+    def __init__(self, filename_tmpl='student_{}_{}.pth', last_link=True):
+        self.filename_tmpl = filename_tmpl
+        self.last_link = last_link
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        if not hasattr(model, 'student'):
+            return
+        by_epoch = isinstance(runner.train_loop, EpochBasedTrainLoop)
+        unit, step = ('epoch', runner.epoch + 1) if by_epoch else ('iter', runner.iter + 1)
+        path = osp.join(runner.work_dir, self.filename_tmpl.format(unit, step))
+        export_student(checkpoint, path)
+        if self.last_link:
+            export_student(checkpoint, osp.join(runner.work_dir, 'student_last.pth'))
+        runner.logger.info(f'bare student written to {path}')

@@ -1,0 +1,114 @@
+"""Feature distances for distillation: L2, L1, smooth L1 and cosine.
+
+Each loss takes ``(student, target)`` of the same shape, where ``target`` is the projected teacher
+feature (inverted projector) or the teacher feature (traditional projector / identity), and returns
+``loss_weight * distance``. Features may be maps (B, C, H, W) or tokens (B, N, C) / (B, C); the
+channel dimension is 1 for maps and the last one otherwise.
+
+Optional feature normalisation, applied to both sides before the distance:
+
+* ``None``: raw features;
+* ``'l2'``: each position's channel vector scaled to unit L2 norm;
+* ``'bn'``: each channel standardised over batch and positions (BatchNorm without affine and
+  without running statistics).
+"""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from ..registry import MODELS
+
+NORMALIZATIONS = (None, 'l2', 'bn')
+
+
+def channel_dim(x):
+    return 1 if x.dim() == 4 else x.dim() - 1
+
+
+def normalize_features(x, mode, eps=1e-6):
+    """Normalise a feature as described in the module docstring."""
+    if mode is None:
+        return x
+    dim = channel_dim(x)
+    if mode == 'l2':
+        return F.normalize(x, p=2, dim=dim, eps=eps)
+    if mode == 'bn':
+        reduce = [d for d in range(x.dim()) if d != dim]
+        var, mean = torch.var_mean(x, dim=reduce, keepdim=True, unbiased=False)
+        return (x - mean) * torch.rsqrt(var + eps)
+    raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {mode!r}')
+
+
+class FeatureDistance(nn.Module):
+    """Base class: normalise, then ``loss_weight * distance(student, target)``.
+
+    Args:
+        loss_weight (float): multiplier of the loss. Default 1.0.
+        normalize (str, optional): None, ``'l2'`` or ``'bn'`` (see module docstring). Default None.
+    """
+
+    def __init__(self, loss_weight=1.0, normalize=None):
+        super().__init__()
+        if normalize not in NORMALIZATIONS:
+            raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {normalize!r}')
+        self.loss_weight = loss_weight
+        self.normalize = normalize
+
+    def distance(self, student, target):
+        raise NotImplementedError
+
+    def forward(self, student, target):
+        """Args:
+            student (Tensor): the student-side feature.
+            target (Tensor): the teacher-side feature, same shape.
+
+        Returns:
+            Tensor: the weighted scalar loss.
+        """
+        if student.shape != target.shape:
+            raise ValueError(f'{type(self).__name__}: shapes differ: student {tuple(student.shape)} '
+                             f'vs target {tuple(target.shape)}')
+        student = normalize_features(student, self.normalize)
+        target = normalize_features(target, self.normalize)
+        return self.loss_weight * self.distance(student, target)
+
+
+@MODELS.register_module()
+class FeatureL2Loss(FeatureDistance):
+    """Mean squared error over all elements: ``mean((s - t)^2)`` (FitNets-style regression)."""
+
+    def distance(self, student, target):
+        return F.mse_loss(student, target)
+
+
+@MODELS.register_module()
+class FeatureL1Loss(FeatureDistance):
+    """Mean absolute error over all elements: ``mean(|s - t|)``."""
+
+    def distance(self, student, target):
+        return F.l1_loss(student, target)
+
+
+@MODELS.register_module()
+class FeatureSmoothL1Loss(FeatureDistance):
+    """Smooth L1 (Huber with threshold ``beta``) over all elements.
+
+    Args:
+        beta (float): the threshold between the quadratic and the linear regime. Default 1.0.
+        **kwargs: see :class:`FeatureDistance`.
+    """
+
+    def __init__(self, beta=1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.beta = beta
+
+    def distance(self, student, target):
+        return F.smooth_l1_loss(student, target, beta=self.beta)
+
+
+@MODELS.register_module()
+class FeatureCosineLoss(FeatureDistance):
+    """``mean(1 - cos(s, t))`` with the cosine taken over channels at each position."""
+
+    def distance(self, student, target):
+        return (1 - F.cosine_similarity(student, target, dim=channel_dim(student), eps=1e-8)).mean()

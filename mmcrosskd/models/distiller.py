@@ -1,0 +1,280 @@
+"""``CrossTaskDistiller``: any OpenMMLab model as student, any as teacher, inverted projectors.
+
+Example (inside an mmseg config)::
+
+    model = dict(
+        type='CrossTaskDistiller',
+        student={{_base_.model}},
+        teachers=dict(
+            cls=dict(config='mmpretrain::resnet/resnet50_8xb32_in1k.py', checkpoint='cls.pth')),
+        distill=[
+            dict(name='c4', student='backbone[3]', teacher='cls:backbone[3]', projector='inverted',
+                 loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
+        ])
+
+``loss`` returns the student's own losses unchanged plus ``loss_kd_<name>`` per entry;
+``predict`` and ``tensor`` go to the student, so mmseg/mmpretrain evaluators work unchanged.
+"""
+import warnings
+
+import torch
+import torch.nn as nn
+from mmengine.logging import MessageHub, print_log
+from mmengine.model import BaseModel
+
+from ..registry import MODELS
+from ..utils.config import build_model_from_spec
+from .projectors import DIRECTIONS, align_to_student, build_projector
+from .taps import TapSet
+from .teacher import FrozenTeacher
+
+_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align'}
+
+
+def _projector_cfg(spec):
+    """``'inverted'`` or ``dict(direction='inverted', bias=..., norm=..., init=...)``."""
+    if spec is None:
+        spec = 'identity'
+    if isinstance(spec, str):
+        spec = dict(direction=spec)
+    spec = dict(spec)
+    direction = spec.pop('direction', spec.pop('type', None))
+    if direction not in DIRECTIONS:
+        raise ValueError(f'projector direction must be one of {DIRECTIONS}, got {direction!r}')
+    return direction, spec
+
+
+class DistillEntry(nn.Module):
+    """One pairing of a student tap with a teacher tap (or none), a projector and a loss.
+
+    Args:
+        name (str): the entry's name; its loss is logged as ``loss_kd_<name>``.
+        loss (nn.Module): called as ``loss(student_side, teacher_side)`` (or ``loss(student)``
+            for teacher-free entries).
+        direction (str): ``'inverted'``, ``'traditional'`` or ``'identity'``.
+        projector (nn.Module, optional): the projector (None for identity / teacher-free).
+        align (str): how the teacher's feature is brought to the student's size
+            (see :func:`align_to_student`).
+    """
+
+    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate'):
+        super().__init__()
+        self.name, self.direction, self.align = name, direction, align
+        self.loss = loss
+        self.projector = projector
+
+    @property
+    def teacher_free(self):
+        return self.direction is None
+
+    def forward(self, student_feat, teacher_feat=None):
+        if teacher_feat is None:
+            return self.loss(student_feat)
+        teacher_feat, student_feat = align_to_student(teacher_feat, student_feat, self.align)
+        if self.direction == 'inverted':
+            teacher_feat = self.projector(teacher_feat)
+        elif self.direction == 'traditional':
+            student_feat = self.projector(student_feat)
+        return self.loss(student_feat, teacher_feat)
+
+
+@MODELS.register_module()
+class CrossTaskDistiller(BaseModel):
+    """Distil one or more frozen teachers into an OpenMMLab student.
+
+    Args:
+        student (str | dict): the student's model config dict or a config path
+            (``'mmseg::...py'``: its ``model`` is used).
+        teachers (dict, optional): ``{name: teacher options}``; see :class:`FrozenTeacher` for the
+            options (``config``, ``checkpoint`` or ``seed``, ``input_size``, ``autocast``...).
+        distill (list[dict]): the entries. Each has ``name``; ``student`` (a tap, see
+            :mod:`mmcrosskd.models.taps`); ``teacher`` (``'<teacher>:<tap>'``, or just ``'<tap>'``
+            when there is one teacher; omit it for a teacher-free loss); ``projector``
+            (``'inverted'`` (default with a teacher), ``'traditional'``, ``'identity'``, or a dict with
+            ``direction`` and :class:`FeatureProjector` options); ``loss`` (a registered loss config);
+            ``align`` (``'interpolate'`` (default) or ``'pool'``).
+        dry_run_size (tuple[int, int]): image size of the build-time dry run that infers channel
+            counts and the teacher's truncation point. Default (64, 64).
+        nonfinite (str): what to do when a distillation term is NaN/Inf: ``'raise'`` (default: stop,
+            naming the entry and iteration) or ``'skip'`` (drop the term for that step, with a warning).
+        truncate_teachers (bool): stop each teacher's forward after its last tapped module.
+            Default True.
+        init_cfg (dict, optional): passed to ``BaseModel``.
+    """
+
+    def __init__(self, student, teachers=None, distill=(), dry_run_size=(64, 64), nonfinite='raise',
+                 truncate_teachers=True, init_cfg=None, data_preprocessor=None):
+        super().__init__(init_cfg=init_cfg)
+        if nonfinite not in ('raise', 'skip'):
+            raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
+        if data_preprocessor is not None:
+            warnings.warn('CrossTaskDistiller uses the student\'s data_preprocessor; '
+                          'the one given to the distiller is ignored')
+        self.nonfinite = nonfinite
+        self.truncate_teachers = truncate_teachers
+        self.student, self.student_scope = build_model_from_spec(student)
+        self.data_preprocessor = self.student.data_preprocessor
+        teachers = dict(teachers or {})
+        distill = [dict(e) for e in distill]
+        if not distill:
+            raise ValueError('CrossTaskDistiller: `distill` is empty: add at least one entry (a teacher '
+                             'entry, or a teacher-free loss such as SpectralTailLoss on a student tap)')
+        self._parse_entries(distill, teachers)
+        # Teachers are kept in a plain dict on purpose (see teacher.py): not submodules.
+        self.teachers = {}
+        for name, opts in teachers.items():
+            if not isinstance(opts, dict) or 'config' not in opts:
+                raise ValueError(f'teacher {name!r}: give a dict with at least `config`')
+            if name in self._teacher_specs:
+                self.teachers[name] = FrozenTeacher(name, **opts)
+            else:
+                warnings.warn(f'teacher {name!r} is not used by any distill entry; it is not built')
+        self.student_taps = TapSet(self.student, [e['student'] for e in self._entries], owner='student')
+        for name, teacher in self.teachers.items():
+            teacher.set_taps(self._teacher_specs[name])
+            teacher.match_student_normalization(self.data_preprocessor)
+        self.entries = nn.ModuleDict()
+        self._build_entries(dry_run_size)
+
+    # -- build ----------------------------------------------------------------------------------
+    def _parse_entries(self, distill, teachers):
+        self._entries, self._teacher_specs = [], {}
+        seen = set()
+        for i, e in enumerate(distill):
+            unknown = set(e) - _ENTRY_KEYS
+            if unknown:
+                raise KeyError(f'distill entry {i}: unknown keys {sorted(unknown)}; allowed: {sorted(_ENTRY_KEYS)}')
+            name = e.get('name', f'entry{i}')
+            if name in seen or not name.isidentifier():
+                raise ValueError(f'distill entry {i}: name {name!r} must be a unique identifier')
+            seen.add(name)
+            if 'student' not in e or 'loss' not in e:
+                raise KeyError(f'distill entry {name!r} needs `student` (a tap) and `loss`')
+            teacher_name = teacher_tap = None
+            if e.get('teacher') is not None:
+                teacher_name, teacher_tap = self._split_teacher_tap(name, e['teacher'], teachers)
+                self._teacher_specs.setdefault(teacher_name, []).append(teacher_tap)
+                t_index = len(self._teacher_specs[teacher_name]) - 1
+            else:
+                t_index = None
+                if e.get('projector') not in (None, 'identity'):
+                    raise ValueError(f'distill entry {name!r} has a projector but no teacher')
+            self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
+                                      t_index=t_index, projector=e.get('projector', 'inverted'),
+                                      loss=e['loss'], align=e.get('align', 'interpolate')))
+
+    @staticmethod
+    def _split_teacher_tap(entry, spec, teachers):
+        if isinstance(spec, dict):
+            spec = dict(spec)
+            tname = spec.pop('name', None)
+            tap = spec
+        elif ':' in spec:
+            tname, tap = spec.split(':', 1)
+        else:
+            tname, tap = None, spec
+        if tname is None:
+            if len(teachers) != 1:
+                raise ValueError(f'distill entry {entry!r}: name the teacher as "<teacher>:<tap>" '
+                                 f'(teachers: {sorted(teachers)})')
+            tname = next(iter(teachers))
+        if tname not in teachers:
+            raise KeyError(f'distill entry {entry!r}: unknown teacher {tname!r}; teachers: {sorted(teachers)}')
+        return tname, tap
+
+    def _example_inputs(self, size):
+        gen = torch.Generator().manual_seed(0)
+        return torch.randn(2, 3, *size, generator=gen)
+
+    @torch.no_grad()
+    def _build_entries(self, size):
+        x = self._example_inputs(size)
+        was_training = self.student.training
+        self.student.eval()
+        try:
+            _, s_feats = self.student_taps.record(self.student, x, mode='tensor')
+        finally:
+            self.student.train(was_training)
+        t_feats = {}
+        for name, teacher in self.teachers.items():
+            t_feats[name] = teacher.plan_truncation(x) if self.truncate_teachers else teacher.features(x, False)
+        for i, e in enumerate(self._entries):
+            loss = MODELS.build(e['loss'])
+            if e['teacher'] is None:
+                self.entries[e['name']] = DistillEntry(e['name'], loss, direction=None)
+                continue
+            direction, proj_opts = _projector_cfg(e['projector'])
+            s_feat, t_feat = s_feats[i], t_feats[e['teacher']][e['t_index']]
+            names = (f"student tap {self.student_taps.specs[i]!r}",
+                     f"teacher {e['teacher']!r} tap {self.teachers[e['teacher']].taps.specs[e['t_index']]!r}")
+            projector = build_projector(direction, s_feat, t_feat, names=names, **proj_opts)
+            entry = DistillEntry(e['name'], loss, direction, projector, e['align'])
+            try:  # validate the pairing now, not at the first training step
+                entry(s_feat, t_feat)
+            except Exception as exc:
+                raise ValueError(f'distill entry {e["name"]!r}: {names[0]} {tuple(s_feat.shape)} and '
+                                 f'{names[1]} {tuple(t_feat.shape)} cannot be compared: {exc}') from exc
+            self.entries[e['name']] = entry
+        for name, teacher in self.teachers.items():
+            print_log(f'teacher {name!r}: forward stops after {teacher.taps.stop_path!r}'
+                      if teacher.taps.stop_path else f'teacher {name!r}: full forward', logger='current')
+
+    # -- device, mode ----------------------------------------------------------------------------
+    def _apply(self, fn, *args, **kwargs):
+        super()._apply(fn, *args, **kwargs)
+        for teacher in getattr(self, 'teachers', {}).values():
+            teacher.apply(fn)
+        return self
+
+    def train(self, mode=True):
+        super().train(mode)
+        for teacher in getattr(self, 'teachers', {}).values():
+            teacher.model.eval()  # a teacher is always in eval mode
+        return self
+
+    # -- forward ---------------------------------------------------------------------------------
+    def forward(self, inputs, data_samples=None, mode='tensor'):
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        return self.student(inputs, data_samples, mode=mode)
+
+    def teacher_features(self, inputs):
+        """``{teacher name: [features in tap order]}`` for a batch of student inputs."""
+        return {name: t.features(inputs, truncate=self.truncate_teachers) for name, t in self.teachers.items()}
+
+    def loss(self, inputs, data_samples):
+        """The student's losses plus one ``loss_kd_<name>`` term per distill entry."""
+        t_feats = self.teacher_features(inputs)
+        losses, s_feats = self.student_taps.record(self.student.loss, inputs, data_samples)
+        for i, e in enumerate(self._entries):
+            entry = self.entries[e['name']]
+            t_feat = None if e['teacher'] is None else t_feats[e['teacher']][e['t_index']]
+            value = entry(s_feats[i], t_feat)
+            if not torch.isfinite(value).all():
+                iteration = MessageHub.get_current_instance().get_info('iter')
+                msg = (f'distill entry {e["name"]!r} gave a non-finite loss ({value.item()}) at iteration '
+                       f'{iteration}; lower its loss_weight, normalise the features (normalize=\'l2\') '
+                       f'or set nonfinite=\'skip\'')
+                if self.nonfinite == 'raise':
+                    raise FloatingPointError(msg)
+                warnings.warn(msg + ' - skipped for this step')
+                # A zero that still touches every projector parameter, so DDP sees their grads.
+                value = sum((p * 0).sum() for p in entry.parameters()) + value.new_zeros(())
+            key = f'loss_kd_{e["name"]}'
+            if key in losses:
+                raise KeyError(f'the student already returns a loss named {key!r}')
+            losses[key] = value
+        return losses
+
+    # -- info ------------------------------------------------------------------------------------
+    def entry_summary(self):
+        """A short text table of the entries (for logs and docs)."""
+        rows = []
+        for i, e in enumerate(self._entries):
+            entry = self.entries[e['name']]
+            proj = entry.projector
+            shape = '' if proj is None else f' {tuple(proj.matrix.shape[::-1])}'
+            teacher = '-' if e['teacher'] is None else f"{e['teacher']}:{self.teachers[e['teacher']].taps.specs[e['t_index']]!r}"
+            rows.append(f"{e['name']}: student {self.student_taps.specs[i]!r} <- {teacher} "
+                        f"[{entry.direction or 'teacher-free'}{shape}] {type(entry.loss).__name__}")
+        return '\n'.join(rows)

@@ -1,0 +1,194 @@
+"""Feature taps: read a module's output (or input) by its ``named_modules`` path.
+
+A tap spec is a string or a dict:
+
+* ``'backbone.layer3'`` - the output of that module;
+* ``'backbone[2]'`` - element 2 of the module's tuple/list output (mmseg/mmpretrain backbones
+  return one tensor per stage);
+* ``dict(path='decode_head.conv_seg', io='input', index=0)`` - the same, in full; ``io='input'``
+  reads the module's first positional input.
+
+Hooks are registered once, at build time; they only store tensors while a
+:class:`TapSet` is recording, so the student's plain forward passes pay nothing.
+"""
+import difflib
+import re
+
+import torch
+
+_SPEC = re.compile(r'^(?P<path>[^\[\]]*?)(\[(?P<index>-?\d+)\])?$')
+
+
+class TapSpec:
+    """A parsed tap: module path, ``'output'`` or ``'input'``, optional index."""
+
+    def __init__(self, path, io='output', index=None):
+        if io not in ('output', 'input'):
+            raise ValueError(f"tap io must be 'output' or 'input', got {io!r}")
+        self.path, self.io, self.index = path, io, index
+
+    @classmethod
+    def parse(cls, spec):
+        if isinstance(spec, TapSpec):
+            return spec
+        if isinstance(spec, dict):
+            unknown = set(spec) - {'path', 'io', 'index'}
+            if unknown:
+                raise KeyError(f'unknown tap keys {sorted(unknown)}; use path, io, index')
+            return cls(spec['path'], spec.get('io', 'output'), spec.get('index'))
+        if isinstance(spec, str):
+            m = _SPEC.match(spec.strip())
+            if m is None:
+                raise ValueError(f'cannot parse tap {spec!r}; expected e.g. "backbone.layer3" or "backbone[2]"')
+            index = m.group('index')
+            return cls(m.group('path'), 'output', int(index) if index is not None else None)
+        raise TypeError(f'a tap is a string or a dict, got {type(spec).__name__}')
+
+    @property
+    def key(self):
+        return (self.path, self.io)
+
+    def __repr__(self):
+        idx = '' if self.index is None else f'[{self.index}]'
+        return f"{self.path}{idx}" + (' (input)' if self.io == 'input' else '')
+
+
+def closest_paths(path, names, n=5):
+    """The module paths most similar to ``path``, best first."""
+    names = [x for x in names if x]
+    close = difflib.get_close_matches(path, names, n=n, cutoff=0.5)
+    # The children of the longest existing prefix help when a path is cut off or over-long.
+    parts = path.split('.')
+    for i in range(len(parts) - 1, 0, -1):
+        parent = '.'.join(parts[:i])
+        if parent in names:
+            kids = [x for x in names if x.startswith(parent + '.') and x.count('.') == parent.count('.') + 1]
+            close += [k for k in kids if k not in close][:max(0, n - len(close))]
+            break
+    if not close:
+        close = [x for x in names if '.' not in x][:n]
+    return close[:n]
+
+
+def find_module(model, path, owner='model'):
+    """Return ``model``'s submodule at ``path`` or raise ``KeyError`` naming the closest real paths."""
+    modules = dict(model.named_modules())
+    if path in modules:
+        return modules[path]
+    suggestions = ', '.join(repr(p) for p in closest_paths(path, list(modules)))
+    raise KeyError(f'{owner}: no module {path!r}. Closest real paths: {suggestions}')
+
+
+class _Stop(Exception):
+    """Raised by the last tap of a truncated forward to skip the rest of the model."""
+
+
+class TapSet:
+    """The taps of one model, with persistent hooks and optional early exit.
+
+    Args:
+        model (nn.Module): the model to tap.
+        specs (list): tap specs (see module docstring).
+        owner (str): a name for messages (``'student'``, ``"teacher 'depth'"``).
+    """
+
+    def __init__(self, model, specs, owner='model'):
+        self.owner = owner
+        self.specs = [TapSpec.parse(s) for s in specs]
+        self._store = {}
+        self._recording = False
+        self._stop_key = None   # (path, io) whose hook ends a truncated forward
+        self._calls, self._last_calls, self._order = {}, {}, []
+        self._handles = []
+        for key in dict.fromkeys(s.key for s in self.specs):
+            module = find_module(model, key[0], owner)
+            if key[1] == 'output':
+                hook = module.register_forward_hook(self._make_hook(key, output=True))
+            else:
+                hook = module.register_forward_pre_hook(self._make_hook(key, output=False))
+            self._handles.append(hook)
+
+    def _make_hook(self, key, output):
+        def hook(module, args, result=None):
+            if not self._recording:
+                return None
+            if key not in self._calls:
+                self._order.append(key)
+            self._calls[key] = self._calls.get(key, 0) + 1
+            if output:
+                self._store[key] = result
+            else:
+                if not args:
+                    raise RuntimeError(f'{self.owner}: module {key[0]!r} was called with no positional '
+                                       'input, so its input cannot be tapped')
+                self._store[key] = args[0]
+            if key == self._stop_key:
+                raise _Stop()
+            return None
+        if output:
+            return hook
+        return lambda module, args: hook(module, args)
+
+    def record(self, fn, *args, truncate=False, **kwargs):
+        """Run ``fn(*args, **kwargs)`` and return ``(result, {spec: tensor})``.
+
+        With ``truncate=True`` and a stop point known (see :meth:`plan_truncation`), the forward stops
+        right after the last tap fires and ``result`` is ``None``.
+        """
+        self._store, self._calls, self._order, self._recording = {}, {}, [], True
+        stop_key, self._stop_key = self._stop_key, (self._stop_key if truncate else None)
+        result = None
+        try:
+            result = fn(*args, **kwargs)
+        except _Stop:
+            pass
+        finally:
+            self._recording, self._stop_key = False, stop_key
+        missing = [s for s in self.specs if s.key not in self._store]
+        if missing:
+            raise RuntimeError(f'{self.owner}: tapped modules did not run in this forward: {missing}')
+        feats = [self._select(s) for s in self.specs]
+        self._store, self._last_calls = {}, self._calls
+        return result, feats
+
+    def _select(self, spec):
+        value = self._store[spec.key]
+        if spec.index is not None:
+            if not isinstance(value, (tuple, list)):
+                raise TypeError(f'{self.owner}: tap {spec!r} has an index, but {spec.path!r} returns a '
+                                f'{type(value).__name__}, not a tuple or list')
+            if not -len(value) <= spec.index < len(value):
+                raise IndexError(f'{self.owner}: tap {spec!r}: index {spec.index} is out of range; '
+                                 f'{spec.path!r} returns {len(value)} items (valid: 0..{len(value) - 1})')
+            value = value[spec.index]
+        if not torch.is_tensor(value):
+            kind = type(value).__name__
+            hint = (f' with {len(value)} items: add an index, e.g. "{spec.path}[{len(value) - 1}]"'
+                    if isinstance(value, (tuple, list)) else '')
+            raise TypeError(f'{self.owner}: tap {spec!r} gives a {kind}{hint}, not a tensor')
+        return value
+
+    def plan_truncation(self, fn, *args, **kwargs):
+        """Dry-run ``fn`` to learn which tap fires last; later truncated forwards stop there.
+
+        Truncation is disabled when a tapped module runs more than once per forward
+        (a shared module), since stopping at its first call would cut the forward short.
+
+        Returns:
+            list[Tensor]: the tapped features of the dry run.
+        """
+        self._stop_key = None
+        _, feats = self.record(fn, *args, **kwargs)
+        if self._order and all(n == 1 for n in self._last_calls.values()):
+            self._stop_key = self._order[-1]
+        return feats
+
+    @property
+    def stop_path(self):
+        """The module path after which truncated forwards stop (``None``: full forward)."""
+        return None if self._stop_key is None else self._stop_key[0]
+
+    def remove(self):
+        for h in self._handles:
+            h.remove()
+        self._handles = []

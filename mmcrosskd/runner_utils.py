@@ -1,0 +1,63 @@
+"""What ``tools/train.py`` and ``tools/test.py`` share: config loading and default-scope choice."""
+import os.path as osp
+
+from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the tools)
+
+from .utils.config import resolve_config_path
+
+# Scopes we can infer from a config's model type when it sets no default_scope.
+_SCOPES = ('mmseg', 'mmpretrain')
+
+
+def infer_default_scope(cfg):
+    """The config's ``default_scope``, or the scope whose registry knows ``cfg.model.type``."""
+    if cfg.get('default_scope'):
+        return cfg.default_scope
+    model_type = cfg.get('model', {}).get('type', '')
+    if isinstance(model_type, str) and '.' in model_type:
+        return model_type.split('.')[0]
+    import importlib
+    for scope in _SCOPES:
+        try:
+            registry = importlib.import_module(f'{scope}.registry').MODELS
+            registry.import_from_location()
+        except ImportError:
+            continue
+        if model_type in registry.module_dict:
+            return scope
+    return None
+
+
+def load_config(path, cfg_options=None, work_dir=None):
+    """Load a config given as a file or ``'mmseg::...'`` / ``'mmpretrain::...'``, merge options,
+    pick the default scope and the work dir (``./work_dirs/<config name>`` by default).
+
+    Returns:
+        mmengine.Config
+    """
+    cfg = Config.fromfile(resolve_config_path(path))
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    scope = infer_default_scope(cfg)
+    if scope is not None:
+        cfg.default_scope = scope
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        name = osp.splitext(osp.basename(path.split('::')[-1]))[0]
+        cfg.work_dir = osp.join('./work_dirs', name)
+    # mmpretrain's configs set persistent_workers=True, which torch refuses with num_workers=0.
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg.get(key)
+        if loader and loader.get('num_workers', 0) == 0 and loader.get('persistent_workers'):
+            loader['persistent_workers'] = False
+    return cfg
+
+
+def build_runner(cfg):
+    """``Runner.from_cfg``, or the config's own ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return Runner.from_cfg(cfg)

@@ -1,0 +1,105 @@
+"""Checkpoint helpers: safe teacher loading, atomic writes, the bare student's weights."""
+import os
+import os.path as osp
+import pickle
+import tempfile
+from collections import OrderedDict
+
+import torch
+
+_STATE_KEYS = ('state_dict', 'model', 'module')
+
+
+def _extract_state_dict(obj):
+    for key in _STATE_KEYS:
+        if isinstance(obj, dict) and key in obj and isinstance(obj[key], dict):
+            return obj[key]
+    return obj
+
+
+def _summarise(keys, limit=5):
+    keys = sorted(keys)
+    more = f' ... and {len(keys) - limit} more' if len(keys) > limit else ''
+    return ', '.join(keys[:limit]) + more
+
+
+def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsafe=False):
+    """Load weights into a teacher with ``weights_only=True`` and strict key checking.
+
+    Args:
+        model (nn.Module): the teacher.
+        path (str): a local checkpoint file (``state_dict``/``model`` sub-dicts are understood).
+        name (str): the teacher's name, for messages.
+        prefix (str, optional): keep only keys under this prefix and strip it
+            (e.g. ``'student.'`` to use a distilled student as a teacher).
+        allow_unsafe (bool): load with ``weights_only=False``. Only for checkpoints you trust:
+            unpickling can run arbitrary code.
+
+    Returns:
+        dict: the loaded state dict.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'teacher {name!r}: checkpoint not found: {path!r}')
+    try:
+        obj = torch.load(path, map_location='cpu', weights_only=not allow_unsafe)
+    except pickle.UnpicklingError as exc:
+        raise RuntimeError(
+            f'teacher {name!r}: {path!r} holds objects that are not plain weights, so it was refused '
+            f'(loaded with weights_only=True). If you trust this file, set `allow_unsafe_checkpoint=True` '
+            f'on the teacher. Detail: {str(exc).splitlines()[0]}') from exc
+    except Exception as exc:
+        raise RuntimeError(f'teacher {name!r}: cannot read checkpoint {path!r}: {exc}') from exc
+    state = _extract_state_dict(obj)
+    if not isinstance(state, dict):
+        raise RuntimeError(f'teacher {name!r}: {path!r} holds no state dict')
+    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
+                        for k, v in state.items())
+    if prefix:
+        state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+    own = model.state_dict()
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    shape_bad = [k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or shape_bad:
+        parts = []
+        if missing:
+            parts.append(f'{len(missing)} missing keys ({_summarise(missing)})')
+        if unexpected:
+            parts.append(f'{len(unexpected)} unexpected keys ({_summarise(unexpected)})')
+        if shape_bad:
+            parts.append('shape mismatch: ' + _summarise(
+                [f'{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}' for k in shape_bad]))
+        raise RuntimeError(
+            f'teacher {name!r}: checkpoint {path!r} does not fit the teacher model: '
+            + '; '.join(parts) + '. Check that the teacher config matches the checkpoint '
+            '(or set `prefix=` to select a sub-model).')
+    model.load_state_dict(state, strict=True)
+    return state
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    A crash while saving leaves any earlier file at ``path`` intact.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def student_state_dict(state_dict, prefix='student.'):
+    """Keep the student's entries of a distiller state dict, with the prefix removed."""
+    out = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
+    if not out:
+        raise KeyError(f'no `{prefix}` keys in this state dict: is it a CrossTaskDistiller checkpoint?')
+    return out

@@ -1,0 +1,64 @@
+"""Projectors: directions, layouts, inferred channels, alignment, error messages."""
+import pytest
+import torch
+
+from mmcrosskd.models.projectors import FeatureProjector, align_to_student, build_projector
+
+
+def test_inverted_maps_teacher_to_student_channels():
+    s, t = torch.randn(2, 8, 4, 4), torch.randn(2, 32, 4, 4)
+    p = build_projector('inverted', s, t)
+    assert isinstance(p.proj, torch.nn.Conv2d) and p.proj.in_channels == 32 and p.proj.out_channels == 8
+    assert p(t).shape == s.shape
+    q = build_projector('traditional', s, t)
+    assert q.proj.in_channels == 8 and q.proj.out_channels == 32
+    assert build_projector('identity', s, s) is None
+
+
+def test_tokens_use_linear_and_matrix_is_the_map():
+    s, t = torch.randn(2, 5, 6), torch.randn(2, 5, 10)
+    p = build_projector('inverted', s, t, bias=False)
+    assert isinstance(p.proj, torch.nn.Linear)
+    assert torch.allclose(p(t), t @ p.matrix.T)
+    conv = FeatureProjector(3, 2, 'map')
+    x = torch.randn(1, 3, 2, 2)
+    by_hand = torch.einsum('oc,bchw->bohw', conv.matrix, x)
+    assert torch.allclose(conv(x), by_hand, atol=1e-6)
+
+
+def test_options():
+    p = FeatureProjector(4, 4, 'map', bias=True, norm='bn', init='orthogonal')
+    w = p.matrix
+    assert torch.allclose(w @ w.T, torch.eye(4), atol=1e-5)
+    assert torch.count_nonzero(p.proj.bias) == 0
+    with pytest.raises(ValueError, match="norm='bn' is for feature maps"):
+        FeatureProjector(4, 4, 'tokens', norm='bn')
+    with pytest.raises(ValueError, match='init must be'):
+        FeatureProjector(4, 4, init='magic')
+
+
+def test_layout_mismatch_names_both_shapes():
+    with pytest.raises(ValueError) as err:
+        build_projector('inverted', torch.randn(2, 8, 4, 4), torch.randn(2, 16, 192),
+                        names=('student tap backbone[3]', "teacher 'vit' tap backbone[0]"))
+    msg = str(err.value)
+    assert 'student tap backbone[3] (2, 8, 4, 4) (map)' in msg
+    assert "teacher 'vit' tap backbone[0] (2, 16, 192) (tokens)" in msg
+    with pytest.raises(ValueError, match='needs equal channels'):
+        build_projector('identity', torch.randn(1, 3, 2, 2), torch.randn(1, 4, 2, 2))
+    with pytest.raises(ValueError, match='direction must be one of'):
+        build_projector('sideways', torch.randn(1, 3, 2, 2), torch.randn(1, 4, 2, 2))
+
+
+def test_alignment_resizes_teacher_to_student():
+    t, s = torch.randn(1, 3, 8, 8), torch.randn(1, 5, 4, 4)
+    out, _ = align_to_student(t, s)
+    assert out.shape == (1, 3, 4, 4)
+    pooled, _ = align_to_student(t, s, mode='pool')
+    assert torch.allclose(pooled, torch.nn.functional.avg_pool2d(t, 2))
+    up, _ = align_to_student(torch.randn(1, 3, 2, 2), s)
+    assert up.shape[-2:] == (4, 4)
+    with pytest.raises(ValueError, match="token counts differ.*align='pool'"):
+        align_to_student(torch.randn(1, 4, 3), torch.randn(1, 5, 3))
+    a, b = align_to_student(torch.randn(1, 4, 3), torch.randn(1, 5, 3), mode='pool')
+    assert a.shape == b.shape == (1, 1, 3)

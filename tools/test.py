@@ -1,0 +1,64 @@
+"""Evaluate a checkpoint with any mmseg / mmpretrain / mmcrosskd config.
+
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE] [--show-dir DIR]
+                        [--cfg-options k=v ...] [--launcher ...]
+"""
+import argparse
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+import mmcrosskd  # noqa: E402,F401
+from mmcrosskd.runner_utils import DictAction, build_runner, load_config  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Test a checkpoint')
+    parser.add_argument('config', help='config file, or mmseg::... / mmpretrain::...')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--work-dir', help='where logs and metrics go')
+    parser.add_argument('--out', help='dump the raw predictions to this pickle file')
+    parser.add_argument('--show-dir', help='save visualised predictions under this folder of the work dir')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    if not osp.isfile(args.checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint!r}')
+    cfg = load_config(args.config, args.cfg_options, args.work_dir)
+    cfg.launcher = args.launcher
+    cfg.load_from = args.checkpoint
+    cfg.resume = False
+    if args.show_dir:
+        hooks = cfg.setdefault('default_hooks', {})
+        vis = hooks.get('visualization')
+        if vis is None:
+            raise KeyError('--show-dir needs a `visualization` hook in default_hooks')
+        vis['draw'] = True
+        vis['interval'] = 1
+        if cfg.default_scope == 'mmpretrain':
+            vis['enable'] = True
+            vis['out_dir'] = args.show_dir
+        cfg.visualizer['save_dir'] = args.show_dir if cfg.default_scope == 'mmseg' else cfg.visualizer.get('save_dir')
+        cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+    if args.out:
+        cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(cfg.test_evaluator, (list, tuple)) \
+            else [cfg.test_evaluator]
+        cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    print(metrics)
+    return metrics
+
+
+if __name__ == '__main__':
+    main()
