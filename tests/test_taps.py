@@ -62,14 +62,41 @@ def test_hooks_do_nothing_when_not_recording():
 def test_truncation_skips_later_modules():
     net = Net()
     taps = TapSet(net, ['backbone[0]', 'backbone.layer2'])
-    taps.plan_truncation(net, torch.randn(1, 3, 2, 2))
-    assert taps.stop_path == 'backbone'  # the backbone's output is the last tap to fire
     calls = net.head_calls
     out, feats = taps.record(net, torch.randn(1, 3, 2, 2), truncate=True)
+    assert taps.stop_path == 'backbone'  # the backbone's output is the last tap to fire
     assert out is None and net.head_calls == calls  # the head never ran
     assert feats[1].shape[1] == 6
     out, _ = taps.record(net, torch.randn(1, 3, 2, 2), truncate=False)
-    assert out is not None
+    assert out is not None and net.head_calls == calls + 1
+
+
+def test_truncation_inside_a_backbone():
+    net = Net()
+    seen = []
+    net.backbone.layer3.register_forward_hook(lambda *a: seen.append(1))
+    taps = TapSet(net, ['backbone.layer1', 'backbone.layer2'])
+    _, (a, b) = taps.record(net, torch.randn(1, 3, 2, 2), truncate=True)
+    assert taps.stop_path == 'backbone.layer2' and seen == []  # layer3 did not run
+    _, (a2, b2) = taps.record(net, torch.randn(1, 3, 2, 2), truncate=False)
+    assert seen == [1]
+
+
+def test_shared_module_reads_first_call_when_truncated_last_otherwise():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 3, 1)
+
+        def forward(self, x):
+            return self.conv(self.conv(x))
+
+    model = Twice()
+    taps = TapSet(model, ['conv'])
+    x = torch.randn(1, 3, 2, 2)
+    _, (first, ) = taps.record(model, x, truncate=True)
+    _, (last, ) = taps.record(model, x, truncate=False)
+    assert torch.allclose(first, model.conv(x)) and torch.allclose(last, model(x))
 
 
 def test_wrong_path_names_closest_real_paths():
@@ -85,7 +112,7 @@ def test_index_errors():
     with pytest.raises(IndexError, match=r'index 5 is out of range; .* returns 3 items \(valid: 0..2\)'):
         taps.record(net, torch.randn(1, 3, 2, 2))
     taps = TapSet(net, ['backbone'])
-    with pytest.raises(TypeError, match=r'gives a tuple with 3 items: add an index, e.g. "backbone\[2\]"'):
+    with pytest.raises(TypeError, match=r'gives a tuple of 3 items, not a tensor: add an index, e.g. "backbone\[2\]"'):
         taps.record(net, torch.randn(1, 3, 2, 2))
     taps = TapSet(net, ['head[0]'])
     with pytest.raises(TypeError, match='has an index, but'):

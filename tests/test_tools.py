@@ -8,6 +8,8 @@ import re
 import pytest
 import torch
 
+import mmcrosskd  # noqa: F401  (checkpoint allow-list)
+
 from conftest import DATA, cls_data_options, run_tool, seg_data_options
 
 

@@ -197,7 +197,7 @@ class CrossTaskDistiller(BaseModel):
             self.student.train(was_training)
         t_feats = {}
         for name, teacher in self.teachers.items():
-            t_feats[name] = teacher.plan_truncation(x) if self.truncate_teachers else teacher.features(x, False)
+            t_feats[name] = teacher.features(x, truncate=self.truncate_teachers)
         for i, e in enumerate(self._entries):
             loss = MODELS.build(e['loss'])
             if e['teacher'] is None:

@@ -86,6 +86,10 @@ class _Stop(Exception):
 class TapSet:
     """The taps of one model, with persistent hooks and optional early exit.
 
+    With ``truncate=True`` the forward is stopped (by an exception caught here) as soon as every tap
+    has fired, so the later blocks of a model are never computed. A module called several times in
+    one forward is then read at its first call; with ``truncate=False`` at its last.
+
     Args:
         model (nn.Module): the model to tap.
         specs (list): tap specs (see module docstring).
@@ -95,12 +99,12 @@ class TapSet:
     def __init__(self, model, specs, owner='model'):
         self.owner = owner
         self.specs = [TapSpec.parse(s) for s in specs]
-        self._store = {}
-        self._recording = False
-        self._stop_key = None   # (path, io) whose hook ends a truncated forward
-        self._calls, self._last_calls, self._order = {}, {}, []
+        self._keys = list(dict.fromkeys(s.key for s in self.specs))
+        self._store, self._order = {}, []
+        self._recording = self._truncate = False
+        self.stop_path = None  # the module after which truncated forwards stopped (for logs)
         self._handles = []
-        for key in dict.fromkeys(s.key for s in self.specs):
+        for key in self._keys:
             module = find_module(model, key[0], owner)
             if key[1] == 'output':
                 hook = module.register_forward_hook(self._make_hook(key, output=True))
@@ -112,9 +116,10 @@ class TapSet:
         def hook(module, args, result=None):
             if not self._recording:
                 return None
-            if key not in self._calls:
+            if key not in self._store:
                 self._order.append(key)
-            self._calls[key] = self._calls.get(key, 0) + 1
+            elif self._truncate:
+                return None  # truncated forwards read a module's first call
             if output:
                 self._store[key] = result
             else:
@@ -122,7 +127,7 @@ class TapSet:
                     raise RuntimeError(f'{self.owner}: module {key[0]!r} was called with no positional '
                                        'input, so its input cannot be tapped')
                 self._store[key] = args[0]
-            if key == self._stop_key:
+            if self._truncate and len(self._store) == len(self._keys):
                 raise _Stop()
             return None
         if output:
@@ -130,25 +135,25 @@ class TapSet:
         return lambda module, args: hook(module, args)
 
     def record(self, fn, *args, truncate=False, **kwargs):
-        """Run ``fn(*args, **kwargs)`` and return ``(result, {spec: tensor})``.
+        """Run ``fn(*args, **kwargs)`` and return ``(result, [tensor per spec])``.
 
-        With ``truncate=True`` and a stop point known (see :meth:`plan_truncation`), the forward stops
-        right after the last tap fires and ``result`` is ``None``.
+        With ``truncate=True`` the forward stops right after the last tap fires and ``result`` is
+        ``None``.
         """
-        self._store, self._calls, self._order, self._recording = {}, {}, [], True
-        stop_key, self._stop_key = self._stop_key, (self._stop_key if truncate else None)
+        self._store, self._order = {}, []
+        self._recording, self._truncate = True, truncate
         result = None
         try:
             result = fn(*args, **kwargs)
         except _Stop:
-            pass
+            self.stop_path = self._order[-1][0]
         finally:
-            self._recording, self._stop_key = False, stop_key
+            self._recording = self._truncate = False
         missing = [s for s in self.specs if s.key not in self._store]
         if missing:
             raise RuntimeError(f'{self.owner}: tapped modules did not run in this forward: {missing}')
         feats = [self._select(s) for s in self.specs]
-        self._store, self._last_calls = {}, self._calls
+        self._store = {}
         return result, feats
 
     def _select(self, spec):
@@ -163,32 +168,13 @@ class TapSet:
             value = value[spec.index]
         if not torch.is_tensor(value):
             kind = type(value).__name__
-            hint = (f' with {len(value)} items: add an index, e.g. "{spec.path}[{len(value) - 1}]"'
-                    if isinstance(value, (tuple, list)) else '')
-            raise TypeError(f'{self.owner}: tap {spec!r} gives a {kind}{hint}, not a tensor')
+            hint = (f' of {len(value)} items, not a tensor: add an index, e.g. "{spec.path}[{len(value) - 1}]"'
+                    if isinstance(value, (tuple, list)) else ', not a tensor')
+            raise TypeError(f'{self.owner}: tap {spec!r} gives a {kind}{hint}')
         return value
 
-    def plan_truncation(self, fn, *args, **kwargs):
-        """Dry-run ``fn`` to learn which tap fires last; later truncated forwards stop there.
-
-        Truncation is disabled when a tapped module runs more than once per forward
-        (a shared module), since stopping at its first call would cut the forward short.
-
-        Returns:
-            list[Tensor]: the tapped features of the dry run.
-        """
-        self._stop_key = None
-        _, feats = self.record(fn, *args, **kwargs)
-        if self._order and all(n == 1 for n in self._last_calls.values()):
-            self._stop_key = self._order[-1]
-        return feats
-
-    @property
-    def stop_path(self):
-        """The module path after which truncated forwards stop (``None``: full forward)."""
-        return None if self._stop_key is None else self._stop_key[0]
-
     def remove(self):
+        """Remove the hooks."""
         for h in self._handles:
             h.remove()
         self._handles = []

@@ -6,10 +6,12 @@ checkpoints hold no teacher weights; the teacher is rebuilt from its config, che
 and out of ``model.train()`` (it stays in eval mode, BatchNorm and Dropout/DropPath alike).
 """
 import contextlib
+import logging
 import warnings
 
 import torch
 import torch.nn.functional as F
+from mmengine.logging import MMLogger
 
 from ..utils.checkpoint import load_teacher_checkpoint
 from ..utils.config import build_model_from_spec, load_model_spec, strip_pretrained
@@ -26,7 +28,22 @@ def _normalization(preprocessor):
     enabled = getattr(preprocessor, '_enable_normalize', False)
     mean = getattr(preprocessor, 'mean', None) if enabled else None
     std = getattr(preprocessor, 'std', None) if enabled else None
-    return mean, std, bool(getattr(preprocessor, '_channel_conversion', False))
+    # The flag's name differs: mmengine `_channel_conversion`, mmseg `channel_conversion`,
+    # mmpretrain `to_rgb`.
+    swap = any(bool(getattr(preprocessor, attr, False))
+               for attr in ('_channel_conversion', 'channel_conversion', 'to_rgb'))
+    return mean, std, swap
+
+
+@contextlib.contextmanager
+def _quiet_logger():
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 class FrozenTeacher:
@@ -66,7 +83,8 @@ class FrozenTeacher:
             torch.manual_seed(seed)
             model, self.scope = build_model_from_spec(dict(model_cfg, _scope_=scope) if scope else model_cfg)
             if checkpoint is None and hasattr(model, 'init_weights'):
-                model.init_weights()
+                with _quiet_logger():  # mmengine logs one line per parameter here
+                    model.init_weights()
         if checkpoint is not None:
             load_teacher_checkpoint(model, checkpoint, name, prefix, allow_unsafe_checkpoint)
         model.eval()
@@ -152,9 +170,3 @@ class FrozenTeacher:
         if self.autocast is not None:
             feats = [f.float() for f in feats]
         return feats
-
-    def plan_truncation(self, inputs):
-        """Dry-run on example inputs; later forwards stop after the last tap. Returns the features."""
-        with torch.no_grad():
-            x = self.prepare_inputs(inputs)
-            return self.taps.plan_truncation(self._call, x)

@@ -2,6 +2,7 @@
 import os
 import os.path as osp
 import pickle
+import re
 import tempfile
 from collections import OrderedDict
 
@@ -43,10 +44,14 @@ def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsa
     try:
         obj = torch.load(path, map_location='cpu', weights_only=not allow_unsafe)
     except pickle.UnpicklingError as exc:
+        if 'Unsupported global' not in str(exc):  # not a refusal: the file is damaged
+            raise RuntimeError(f'teacher {name!r}: cannot read checkpoint {path!r} (damaged or not a '
+                               f'torch checkpoint): {str(exc).splitlines()[-1][:300]}') from exc
+        glob = re.search(r'GLOBAL (\S+)', str(exc))
         raise RuntimeError(
             f'teacher {name!r}: {path!r} holds objects that are not plain weights, so it was refused '
             f'(loaded with weights_only=True). If you trust this file, set `allow_unsafe_checkpoint=True` '
-            f'on the teacher. Detail: {str(exc).splitlines()[0]}') from exc
+            f'on the teacher. It needs: {glob.group(1) if glob else "an unsupported global"}') from exc
     except Exception as exc:
         raise RuntimeError(f'teacher {name!r}: cannot read checkpoint {path!r}: {exc}') from exc
     state = _extract_state_dict(obj)

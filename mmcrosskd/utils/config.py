@@ -50,6 +50,9 @@ def load_model_spec(spec, scope=None):
         if 'model' not in cfg:
             raise KeyError(f'config {spec!r} has no `model`')
         model_cfg = copy.deepcopy(cfg.model)
+        # mmpretrain configs keep the preprocessor at top level; the Runner merges it the same way.
+        if cfg.get('data_preprocessor') is not None and isinstance(model_cfg, dict):
+            model_cfg.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
         scope = scope or cfg.get('default_scope') or (spec.split('::')[0] if '::' in spec else None)
     elif isinstance(spec, dict):
         model_cfg = copy.deepcopy(spec)
