@@ -56,6 +56,7 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     runner = build_runner(cfg)
     metrics = runner.test()
+    metrics = {k: float(v) if hasattr(v, '__float__') else v for k, v in metrics.items()}
     print(metrics)
     return metrics
 
