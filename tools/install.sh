@@ -13,6 +13,12 @@ if [[ -f $STAMP && "$(cat "$STAMP")" == "$WANT" ]] && "$VENV/bin/python" -c "imp
   echo "[install] .venv is up to date"; exit 0
 fi
 t0=$(date +%s)
+# Offline real data for the demo and the benchmarks (Debian package, 31 MB). Optional elsewhere:
+# tools/prepare_data.py --source DIR takes the idx files from any folder.
+if [[ ! -d /usr/share/datasets/fashion-mnist ]] && command -v apt-get >/dev/null && [[ $(id -u) == 0 ]]; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist) \
+    || echo "[install] warning: could not apt-get dataset-fashion-mnist"
+fi
 [[ -x $VENV/bin/python ]] || "$PY" -m venv "$VENV"
 PIP="$VENV/bin/python -m pip --disable-pip-version-check -q"
 pin() { grep -E "^$1==" requirements/pinned.txt | head -1; }

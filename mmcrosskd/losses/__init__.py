@@ -1,5 +1,8 @@
 from .feature_distance import (FeatureCosineLoss, FeatureDistance, FeatureL1Loss, FeatureL2Loss,
                                FeatureSmoothL1Loss, normalize_features)
+from .spectral import (RandomSubspaceLoss, SpectralTailLoss, effective_rank, energy_rank,
+                       flatten_features)
 
 __all__ = ['FeatureDistance', 'FeatureL2Loss', 'FeatureL1Loss', 'FeatureSmoothL1Loss',
-           'FeatureCosineLoss', 'normalize_features']
+           'FeatureCosineLoss', 'normalize_features', 'SpectralTailLoss', 'RandomSubspaceLoss',
+           'effective_rank', 'energy_rank', 'flatten_features']

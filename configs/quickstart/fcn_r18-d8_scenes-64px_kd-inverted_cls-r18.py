@@ -1,0 +1,15 @@
+# The quick start's distilled student: the same FCN student, with an inverted projector from the
+# Fashion-MNIST classification teacher (resnet18_fashionmnist-32px_cls.py) into the student's space.
+_base_ = ['./fcn_r18-d8_scenes-64px.py']
+teacher_checkpoint = 'work_dirs/quickstart/teacher/iter_600.pth'
+model = dict(
+    _delete_=True,
+    type='CrossTaskDistiller',
+    student={{_base_.model}},
+    teachers=dict(cls=dict(config='configs/quickstart/resnet18_fashionmnist-32px_cls.py',
+                           checkpoint=teacher_checkpoint)),
+    distill=[
+        dict(name='c4', student='backbone[3]', teacher='cls:backbone.layer3', projector='inverted',
+             loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
+    ])
+custom_hooks = [dict(type='ExportStudentHook')]

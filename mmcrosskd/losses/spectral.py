@@ -1,0 +1,166 @@
+"""Teacher-free spectral regularisers on a student feature (no teacher is built or run).
+
+With an inverted linear projector P (teacher -> student) and an L2 loss, the distillation loss splits
+into a knowledge-transfer term and ``||Z_s (I - V V^T)||^2``, the student's feature energy outside the
+subspace ``span(V)`` that P keeps (see ``mmcrosskd.analysis.decomposition``). That second term needs no
+teacher values; these losses keep only it, with the subspace chosen without a teacher:
+
+* :class:`SpectralTailLoss` - the student's own top-k subspace: the energy in the trailing
+  eigenvalues of the feature Gram matrix ``G = Z^T Z`` (d x d);
+* :class:`RandomSubspaceLoss` - a fixed random rank-k subspace (what a randomly initialised teacher
+  with an inverted projector converges to).
+
+``Z`` is the feature flattened to (positions, channels): (B*H*W, C) for maps, (B*N, C) for tokens.
+
+Precision: the Gram matrix is formed in float32 (float64 if the input is float64), outside autocast,
+and its eigen-decomposition runs in float64, which keeps the small trailing eigenvalues accurate.
+The gradient uses the top-k eigenvectors as constants: for the exact top-k subspace the derivative
+through the eigenvectors vanishes (it is the optimum of ``max_V tr(V^T G V)``), so
+``d/dZ [tr(G) - tr(V^T G V)] = 2 Z (I - V V^T)`` - no unstable eigenvector backward.
+"""
+import torch
+import torch.nn as nn
+
+from ..registry import MODELS
+
+
+def flatten_features(x):
+    """(B, C, H, W) -> (B*H*W, C); (B, N, C) -> (B*N, C); (B, C) stays."""
+    if x.dim() == 4:
+        return x.permute(0, 2, 3, 1).reshape(-1, x.shape[1])
+    if x.dim() == 3:
+        return x.reshape(-1, x.shape[-1])
+    if x.dim() == 2:
+        return x
+    raise ValueError(f'unsupported feature shape {tuple(x.shape)}')
+
+
+def _gram(z):
+    dtype = torch.float64 if z.dtype == torch.float64 else torch.float32
+    with torch.autocast(z.device.type, enabled=False):
+        z = z.to(dtype)
+        return z.T @ z, z
+
+
+def resolve_k(eigvals_desc, k=None, energy=None):
+    """The number of leading eigenvalues to keep: ``k`` itself, or the smallest k whose eigenvalues
+    hold at least the fraction ``energy`` of the total."""
+    if k is not None:
+        return min(int(k), eigvals_desc.numel())
+    total = eigvals_desc.sum()
+    if total <= 0:
+        return eigvals_desc.numel()
+    cum = torch.cumsum(eigvals_desc, 0) / total
+    return int(torch.searchsorted(cum, torch.tensor(energy, dtype=cum.dtype, device=cum.device) - 1e-12)) + 1
+
+
+@MODELS.register_module()
+class SpectralTailLoss(nn.Module):
+    """Energy of a student feature outside its own top-k principal subspace.
+
+    ``loss = loss_weight * sum_{i > k} lambda_i / n`` with ``lambda_1 >= lambda_2 >= ...`` the
+    eigenvalues of ``G = Z^T Z`` and n the number of rows of Z (positions). Equivalently
+    ``||Z (I - V_k V_k^T)||^2 / n``. With ``normalized=True`` it is divided by ``tr(G) / n``
+    instead: the *fraction* of energy outside the top-k subspace, which shrinking the features
+    cannot reduce.
+
+    Args:
+        k (int, optional): the number of kept directions.
+        energy (float, optional): instead of ``k``, keep the fewest directions holding this fraction
+            of the energy (e.g. 0.9), recomputed at each step.
+        normalized (bool): divide by the total energy. Default False.
+        center (bool): subtract the per-channel mean over positions first. Default False.
+        loss_weight (float): multiplier. Default 1.0.
+    """
+
+    def __init__(self, k=None, energy=None, normalized=False, center=False, loss_weight=1.0):
+        super().__init__()
+        if (k is None) == (energy is None):
+            raise ValueError('SpectralTailLoss: give exactly one of `k` (int) or `energy` (fraction in (0, 1])')
+        if energy is not None and not 0 < energy <= 1:
+            raise ValueError(f'SpectralTailLoss: energy must be in (0, 1], got {energy}')
+        if k is not None and k < 0:
+            raise ValueError(f'SpectralTailLoss: k must be >= 0, got {k}')
+        self.k, self.energy = k, energy
+        self.normalized, self.center, self.loss_weight = normalized, center, loss_weight
+
+    def forward(self, student):
+        """Args:
+            student (Tensor): a student feature (B, C, H, W), (B, N, C) or (B, C).
+
+        Returns:
+            Tensor: the weighted scalar loss.
+        """
+        z = flatten_features(student)
+        if self.center:
+            z = z - z.mean(0, keepdim=True)
+        gram, z = _gram(z)
+        with torch.no_grad():
+            evals, evecs = torch.linalg.eigh(gram.detach().double())  # ascending
+            evals = evals.flip(0).clamp_min(0)
+            k = resolve_k(evals, self.k, self.energy)
+            top = evecs.flip(1)[:, :k].to(gram.dtype)
+        total = torch.diagonal(gram).sum()
+        kept = (top * (gram @ top)).sum()  # tr(V^T G V)
+        tail = (total - kept).clamp_min(0)
+        loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
+        return self.loss_weight * loss.to(student.dtype)
+
+
+@MODELS.register_module()
+class RandomSubspaceLoss(nn.Module):
+    """Energy of a student feature outside a fixed random rank-k subspace.
+
+    ``loss = loss_weight * ||Z (I - V V^T)||^2 / n`` with V a (C x k) matrix with orthonormal columns,
+    drawn once from ``seed`` (a buffer: saved with checkpoints).
+
+    Args:
+        k (int): rank of the kept subspace.
+        seed (int): seed of the subspace. Default 0.
+        normalized (bool): divide by ``||Z||^2`` instead of n. Default False.
+        loss_weight (float): multiplier. Default 1.0.
+    """
+
+    def __init__(self, k, seed=0, normalized=False, loss_weight=1.0):
+        super().__init__()
+        self.k, self.seed, self.normalized, self.loss_weight = k, seed, normalized, loss_weight
+        self.register_buffer('basis', torch.empty(0), persistent=True)
+
+    def _basis(self, channels, device):
+        if self.basis.shape != (channels, min(self.k, channels)):
+            g = torch.Generator().manual_seed(self.seed)
+            q, _ = torch.linalg.qr(torch.randn(channels, channels, generator=g, dtype=torch.float64))
+            self.basis = q[:, :min(self.k, channels)].float().to(device)
+        return self.basis
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        key = prefix + 'basis'
+        if key in state_dict:
+            self.basis = torch.empty_like(state_dict[key])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def forward(self, student):
+        z = flatten_features(student)
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.float() if z.dtype != torch.float64 else z
+            v = self._basis(z.shape[1], z.device).to(z.dtype)
+            total = (z * z).sum()
+            kept = ((z @ v) ** 2).sum()
+            tail = (total - kept).clamp_min(0)
+            loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
+        return self.loss_weight * loss.to(student.dtype)
+
+
+def effective_rank(values):
+    """exp(entropy) of the normalised singular values (Roy & Vetterli, 2007)."""
+    values = values.double().clamp_min(0)
+    p = values / values.sum().clamp_min(1e-300)
+    p = p[p > 0]
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
+def energy_rank(values, fraction):
+    """The fewest singular values whose squares hold ``fraction`` of the total energy."""
+    energy = torch.sort(values.double(), descending=True).values ** 2
+    return resolve_k(energy, energy=fraction)
+
