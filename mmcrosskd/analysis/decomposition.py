@@ -38,7 +38,7 @@ def spectrum_stats(matrix):
                 rank90=energy_rank(s, 0.90), rank99=energy_rank(s, 0.99))
 
 
-def kd_decomposition(student, teacher, projector_matrix, reduction='sum', rank=None):
+def kd_decomposition(student, teacher, projector_matrix, reduction='sum', rank=None, normalize=None):
     """Total inverted-projector L2 loss and its KT and SR terms.
 
     Args:
@@ -49,6 +49,8 @@ def kd_decomposition(student, teacher, projector_matrix, reduction='sum', rank=N
             ``FeatureL2Loss``).
         rank (int, optional): use only the top ``rank`` right singular vectors for V (default: the
             numerical rank of P).
+        normalize (str, optional): ``'l2'`` to normalise each row of the student and of the projected
+            teacher, as ``FeatureL2Loss(normalize='l2')`` does (the identity still holds).
 
     Returns:
         dict: ``total``, ``kt``, ``sr`` (floats, float64 arithmetic) and ``rank`` used.
@@ -63,6 +65,11 @@ def kd_decomposition(student, teacher, projector_matrix, reduction='sum', rank=N
     r = projector_rank(s) if rank is None else rank
     v = vh[:r].T  # d_s x r
     target = zt @ p
+    if normalize == 'l2':
+        zs = torch.nn.functional.normalize(zs, dim=1, eps=1e-6)
+        target = torch.nn.functional.normalize(target, dim=1, eps=1e-6)
+    elif normalize is not None:
+        raise ValueError(f"the decomposition is exact for normalize=None or 'l2', not {normalize!r}")
     proj_s = (zs @ v) @ v.T
     total = ((target - zs) ** 2).sum()
     kt = ((target - proj_s) ** 2).sum()

@@ -67,10 +67,14 @@ class DistillEntry(nn.Module):
     def teacher_free(self):
         return self.direction is None
 
-    def forward(self, student_feat, teacher_feat=None):
+    def forward(self, student_feat, teacher_feat=None, keep=None):
+        """The weighted loss. If ``keep`` is a dict, the detached (student, aligned teacher) pair is
+        stored in it under this entry's name (for the spectrum analysis)."""
         if teacher_feat is None:
             return self.loss(student_feat)
         teacher_feat, student_feat = align_to_student(teacher_feat, student_feat, self.align)
+        if keep is not None:
+            keep[self.name] = (student_feat.detach(), teacher_feat.detach())
         if self.direction == 'inverted':
             teacher_feat = self.projector(teacher_feat)
         elif self.direction == 'traditional':
@@ -135,6 +139,8 @@ class CrossTaskDistiller(BaseModel):
             teacher.match_student_normalization(self.data_preprocessor)
         self.entries = nn.ModuleDict()
         self._build_entries(dry_run_size)
+        self._keep_features = False
+        self.kept_features = {}
 
     # -- build ----------------------------------------------------------------------------------
     def _parse_entries(self, distill, teachers):
@@ -249,7 +255,7 @@ class CrossTaskDistiller(BaseModel):
         for i, e in enumerate(self._entries):
             entry = self.entries[e['name']]
             t_feat = None if e['teacher'] is None else t_feats[e['teacher']][e['t_index']]
-            value = entry(s_feats[i], t_feat)
+            value = entry(s_feats[i], t_feat, keep=self.kept_features if self._keep_features else None)
             if not torch.isfinite(value).all():
                 iteration = MessageHub.get_current_instance().get_info('iter')
                 msg = (f'distill entry {e["name"]!r} gave a non-finite loss ({value.item()}) at iteration '
@@ -265,6 +271,13 @@ class CrossTaskDistiller(BaseModel):
                 raise KeyError(f'the student already returns a loss named {key!r}')
             losses[key] = value
         return losses
+
+    def keep_features(self, flag=True):
+        """Keep the next training steps' (student, aligned teacher) features per entry in
+        ``self.kept_features`` (used by ``ProjectorSpectrumHook``; off by default, costs nothing)."""
+        self._keep_features = flag
+        if not flag:
+            self.kept_features = {}
 
     # -- info ------------------------------------------------------------------------------------
     def entry_summary(self):

@@ -1,0 +1,95 @@
+"""Log the spectrum of each projector and the KT/SR split of each inverted-projector loss."""
+import os.path as osp
+from collections import defaultdict
+
+import torch
+from mmengine.dist import is_main_process
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+
+from ..analysis.decomposition import kd_decomposition, spectrum_stats
+from ..analysis.plot import plot_spectra
+from ..registry import HOOKS
+
+
+@HOOKS.register_module()
+class ProjectorSpectrumHook(Hook):
+    """Every ``interval`` training iterations, for every projector entry of a ``CrossTaskDistiller``,
+    write to the visualizer (TensorBoard / local backend, with the other scalars):
+
+    * ``spectrum/<entry>/effective_rank``, ``rank90``, ``rank99``, ``rank``, ``sv_max`` - of the
+      projector matrix;
+    * for inverted entries with an L2 loss (raw or per-position L2-normalised features):
+      ``spectrum/<entry>/kd_total``, ``kd_kt``, ``kd_sr`` and ``sr_fraction``: the decomposition of
+      the loss on that iteration's batch (mean reduction, as ``FeatureL2Loss``, before loss_weight).
+
+    At each checkpoint it draws ``<work_dir>/projector_spectrum.png``: each projector's singular
+    values over training, so one can watch the projector drop teacher directions.
+
+    Args:
+        interval (int): iterations between two measurements. Default 50.
+        plot (bool): draw the PNG at checkpoints (and at the end of training). Default True.
+    """
+
+    priority = 'LOW'
+
+    def __init__(self, interval=50, plot=True):
+        self.interval, self.plot = interval, plot
+        self.history = defaultdict(list)
+
+    @staticmethod
+    def _distiller(runner):
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        return model if hasattr(model, 'entries') and hasattr(model, 'keep_features') else None
+
+    def _due(self, runner):
+        return self.every_n_train_iters(runner, self.interval) or runner.iter == 0
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None):
+        model = self._distiller(runner)
+        if model is not None and self._due(runner):
+            model.keep_features(True)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        model = self._distiller(runner)
+        if model is None or not self._due(runner):
+            return
+        kept = model.kept_features
+        model.keep_features(False)
+        step = runner.iter + 1
+        scalars = {}
+        for name, entry in model.entries.items():
+            if entry.projector is None:
+                continue
+            stats = spectrum_stats(entry.projector.matrix)
+            for key in ('effective_rank', 'rank90', 'rank99', 'rank'):
+                scalars[f'spectrum/{name}/{key}'] = float(stats[key])
+            scalars[f'spectrum/{name}/sv_max'] = float(stats['singular_values'][0])
+            self.history[name].append((step, stats['singular_values'].cpu().numpy()))
+            normalize = getattr(entry.loss, 'normalize', 'n/a')
+            exact = (entry.direction == 'inverted' and name in kept and normalize in (None, 'l2')
+                     and type(entry.loss).__name__ == 'FeatureL2Loss' and entry.projector.proj.bias is None
+                     and entry.projector.norm is None)
+            if exact:
+                s, t = kept[name]
+                with torch.no_grad():
+                    dec = kd_decomposition(s, t, entry.projector.matrix.T, reduction='mean', normalize=normalize)
+                scalars[f'spectrum/{name}/kd_total'] = dec['total']
+                scalars[f'spectrum/{name}/kd_kt'] = dec['kt']
+                scalars[f'spectrum/{name}/kd_sr'] = dec['sr']
+                scalars[f'spectrum/{name}/sr_fraction'] = dec['sr'] / max(dec['total'], 1e-30)
+        if scalars:
+            runner.visualizer.add_scalars(scalars, step=step)
+            runner.message_hub.update_info('projector_spectrum', scalars)
+
+    def _draw(self, runner):
+        if self.plot and self.history and is_main_process():
+            path = osp.join(runner.work_dir, 'projector_spectrum.png')
+            plot_spectra(dict(self.history), path, title=f'projector spectra up to iter {runner.iter}')
+            runner.logger.info(f'projector spectra drawn to {path}')
+
+    def before_save_checkpoint(self, runner, checkpoint):
+        self._draw(runner)
+
+    def after_train(self, runner):
+        self._draw(runner)
