@@ -15,8 +15,10 @@ full training step (forward, backward, optimizer step):
                       tapped layer (under no_grad), a 1x1 projector and an MSE: the floor;
 6. ``mmrazor``      - mmrazor 1.0.0's SingleTeacherDistill, if it can be imported (else its exact error).
 
-Peak memory is measured per variant in a fresh subprocess (CPU: growth of peak RSS over the process after
-model build; CUDA: max allocated), since a process' peak RSS cannot be split between interleaved variants.
+Peak memory is measured per variant in a fresh subprocess (CPU: the peak RSS of three steps above the RSS
+before them, after one warm-up step, read from /proc/self/status with the peak mark reset; CUDA: max
+allocated above the allocated memory before them), since one process' peak cannot be split between
+interleaved variants.
 """
 import argparse
 import datetime
@@ -25,7 +27,6 @@ import os
 import os.path as osp
 import platform
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -192,8 +193,18 @@ def peak_memory(name, suite_name, device):
     return float('nan')
 
 
-def _rss_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field):
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1]) / 1024
+    raise KeyError(field)
+
+
+def _reset_peak_rss():
+    """Reset the kernel's peak-RSS mark (VmHWM) to the current RSS (Linux >= 4.0)."""
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')
 
 
 def _measure_memory(name, suite_name, device):
@@ -202,15 +213,19 @@ def _measure_memory(name, suite_name, device):
     model, step = build_variant(name, suite, device)
     batch = make_batch(suite)
     if device == 'cuda':
+        step(batch)
+        torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         for _ in range(3):
             step(batch)
         return (torch.cuda.max_memory_allocated() - base) / 2**20
-    base = _rss_mb()
+    step(batch)  # first step: lazy allocations (optimizer state, caches) happen here
+    _reset_peak_rss()
+    base = _status_mb('VmRSS')
     for _ in range(3):
         step(batch)
-    return _rss_mb() - base
+    return _status_mb('VmHWM') - base
 
 
 def main(argv=None):

@@ -68,12 +68,16 @@ def main(argv=None):
     p.add_argument('--data', default=osp.join(ROOT, 'data', 'fashion_mnist'))
     p.add_argument('--source', default=None, help='folder of the Fashion-MNIST idx files')
     p.add_argument('--retrain-teacher', action='store_true')
+    p.add_argument('--cls-images', type=int, nargs=2, default=None, metavar=('TRAIN', 'VAL'),
+                   help='use a subset of the classification images (default: all 60000/10000)')
+    p.add_argument('--scenes', type=int, nargs=2, default=(2000, 500), metavar=('TRAIN', 'VAL'))
     a = p.parse_args(argv)
     t0 = time.time()
 
     sys.path.insert(0, ROOT)
     from mmcrosskd.datasets.fashion_mnist import DEFAULT_SOURCE, prepare_fashion_mnist
-    info = prepare_fashion_mnist(a.data, a.source or DEFAULT_SOURCE)
+    info = prepare_fashion_mnist(a.data, a.source or DEFAULT_SOURCE, cls_per_split=a.cls_images,
+                                 scenes=tuple(a.scenes))
     print(f"[demo] data: {a.data} (classification {info['cls']}, scenes {info['scenes']}; scenes are "
           'composed from real Fashion-MNIST garments)', flush=True)
     cls_root, seg_root = osp.join(a.data, 'cls'), osp.join(a.data, 'scenes')
@@ -89,11 +93,11 @@ def main(argv=None):
         it = a.teacher_iters
         teacher_metrics = train(TEACHER_CFG, teacher_dir, cls_data + [
             f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.T_max={it}',
-            f'default_hooks.checkpoint.interval={it}'], 'teacher: ResNet-18 classifier on Fashion-MNIST')
+            f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}'], 'teacher: ResNet-18 classifier on Fashion-MNIST')
 
     it = a.student_iters
     sched = [f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.0.end={it}',
-             f'default_hooks.checkpoint.interval={it}']
+             f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}']
     plain = train(PLAIN_CFG, osp.join(a.work_dir, 'student_plain'), seg_data + sched,
                   'student without distillation: FCN-R18 on garment scenes')
     kd = train(KD_CFG, osp.join(a.work_dir, 'student_kd'), seg_data + sched + [

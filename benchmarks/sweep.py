@@ -1,0 +1,156 @@
+"""Run a grid of training settings x seeds through tools/train.py, resumably, and tabulate the metric.
+
+    .venv/bin/python benchmarks/sweep.py SPEC.py --out work_dirs/sweeps/NAME [--seeds 0 1 2] [--report FILE.md]
+
+SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
+``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
+``common_options`` (added to every run) and ``title``. Each run goes to ``<out>/<name>/seed<k>/`` and writes
+``result.json`` when it finishes; a finished run is never redone, so an interrupted sweep resumes where it
+stopped. The report holds mean +- std per setting, the gain over the baseline with its standard error, every
+seed's value, and a PNG chart next to it.
+"""
+import argparse
+import datetime
+import glob
+import json
+import math
+import os
+import os.path as osp
+import platform
+import runpy
+import subprocess
+import sys
+import time
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def last_metric(work_dir, metric):
+    value = None
+    for f in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
+        with open(f) as fh:
+            for line in fh:
+                entry = json.loads(line)
+                if metric in entry:
+                    value = entry[metric]
+    return value
+
+
+def run_one(setting, seed, out, common, metric, log):
+    run_dir = osp.join(out, setting['name'], f'seed{seed}')
+    result_file = osp.join(run_dir, 'result.json')
+    if osp.isfile(result_file):
+        with open(result_file) as f:
+            return json.load(f)
+    options = list(common) + list(setting.get('options', [])) + [f'randomness.seed={seed}']
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), setting['config'], '--work-dir', run_dir,
+           '--cfg-options', *options]
+    os.makedirs(run_dir, exist_ok=True)
+    t0 = time.time()
+    with open(osp.join(run_dir, 'train.log'), 'w') as fh:
+        proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                              env=dict(os.environ, PYTHONUNBUFFERED='1'))
+    if proc.returncode != 0:
+        raise RuntimeError(f"{setting['name']} seed {seed} failed; see {osp.join(run_dir, 'train.log')}")
+    value = last_metric(run_dir, metric)
+    result = dict(setting=setting['name'], seed=seed, metric=metric, value=value, seconds=time.time() - t0,
+                  command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]))
+    with open(result_file, 'w') as f:
+        json.dump(result, f, indent=1)
+    log(f"[sweep] {setting['name']} seed {seed}: {metric} {value} ({result['seconds']:.0f} s)")
+    return result
+
+
+def summarise(values):
+    n = len(values)
+    mean = sum(values) / n
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else float('nan')
+    return mean, std, n
+
+
+def report(spec, results, out, report_path, command):
+    metric = spec.get('metric', 'mIoU')
+    names = [s['name'] for s in spec['settings']]
+    rows = {n: [r['value'] for r in results if r['setting'] == n and r['value'] is not None] for n in names}
+    base = spec.get('baseline')
+    b_mean, b_std, b_n = summarise(rows[base]) if base and rows.get(base) else (None, None, None)
+    lines = [f"## {spec.get('title', 'Sweep')}", '',
+             f'Command: `{command}`  ', f'Machine: {platform.machine()}, {os.cpu_count()} cores; '
+             f'{datetime.date.today()}. Runs: `{osp.relpath(out, ROOT)}/<setting>/seed<k>/`.', '',
+             f'| setting | {metric} mean +- std | n | gain over `{base}` (+- s.e.) | seeds |',
+             '|---|---|---|---|---|']
+    for s in spec['settings']:
+        vals = rows[s['name']]
+        if not vals:
+            lines.append(f"| {s['name']} | (not run) | 0 | | |")
+            continue
+        mean, std, n = summarise(vals)
+        gain = ''
+        if b_mean is not None and s['name'] != base:
+            se = math.sqrt((std ** 2 if n > 1 else 0) / n + (b_std ** 2 if b_n > 1 else 0) / b_n)
+            gain = f'{mean - b_mean:+.2f} +- {se:.2f}'
+        lines.append(f"| {s['name']} | {mean:.2f} +- {std:.2f} | {n} | {gain} | "
+                     f"{', '.join(f'{v:.2f}' for v in vals)} |")
+    lines.append('')
+    for s in spec['settings']:
+        if s.get('description'):
+            lines.append(f"- `{s['name']}`: {s['description']}")
+    png = osp.splitext(report_path)[0] + '.png'
+    plot(rows, names, metric, png, spec.get('title', 'Sweep'))
+    lines += ['', f'![chart]({osp.basename(png)})', '']
+    os.makedirs(osp.dirname(osp.abspath(report_path)), exist_ok=True)
+    with open(report_path, 'w') as f:
+        f.write('\n'.join(lines))
+    return '\n'.join(lines)
+
+
+def plot(rows, names, metric, path, title):
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names)), 4))
+    for i, n in enumerate(names):
+        vals = rows[n]
+        if not vals:
+            continue
+        mean, std, _ = summarise(vals)
+        ax.bar(i, mean, yerr=0 if math.isnan(std) else std, color='tab:blue', alpha=0.6, capsize=4)
+        ax.scatter([i] * len(vals), vals, color='k', s=10, zorder=3)
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, rotation=30, ha='right', fontsize=8)
+    lo = min((min(v) for v in rows.values() if v), default=0)
+    hi = max((max(v) for v in rows.values() if v), default=1)
+    ax.set_ylim(lo - 0.15 * (hi - lo + 1e-6) - 0.5, hi + 0.15 * (hi - lo + 1e-6) + 0.5)
+    ax.set_ylabel(metric)
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def run_sweep(spec, out, seeds, report_path, command, log=print):
+    common = spec.get('common_options', [])
+    metric = spec.get('metric', 'mIoU')
+    results = []
+    for seed in seeds:  # seed-major: a partial sweep already covers every setting
+        for s in spec['settings']:
+            results.append(run_one(s, seed, out, common, metric, log))
+            report(spec, results, out, report_path, command)
+    return report(spec, results, out, report_path, command)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('spec')
+    p.add_argument('--out', required=True)
+    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--report', default=None)
+    a = p.parse_args(argv)
+    spec = runpy.run_path(a.spec)
+    report_path = a.report or osp.join(a.out, 'report.md')
+    text = run_sweep(spec, a.out, a.seeds, report_path, 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:]))
+    print(text)
+
+
+if __name__ == '__main__':
+    main()
