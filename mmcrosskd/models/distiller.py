@@ -28,7 +28,7 @@ from .projectors import DIRECTIONS, align_to_student, build_projector
 from .taps import TapSet
 from .teacher import FrozenTeacher
 
-_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align'}
+_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'same_task'}
 
 
 def _projector_cfg(spec):
@@ -167,7 +167,8 @@ class CrossTaskDistiller(BaseModel):
                     raise ValueError(f'distill entry {name!r} has a projector but no teacher')
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
                                       t_index=t_index, projector=e.get('projector', 'inverted'),
-                                      loss=e['loss'], align=e.get('align', 'interpolate')))
+                                      loss=e['loss'], align=e.get('align', 'interpolate'),
+                                      same_task=bool(e.get('same_task', False))))
 
     @staticmethod
     def _split_teacher_tap(entry, spec, teachers):
@@ -211,6 +212,8 @@ class CrossTaskDistiller(BaseModel):
                 continue
             direction, proj_opts = _projector_cfg(e['projector'])
             s_feat, t_feat = s_feats[i], t_feats[e['teacher']][e['t_index']]
+            if getattr(loss, 'same_task_only', False):
+                self._check_same_task(e, type(loss).__name__, direction, s_feat, t_feat)
             names = (f"student tap {self.student_taps.specs[i]!r}",
                      f"teacher {e['teacher']!r} tap {self.teachers[e['teacher']].taps.specs[e['t_index']]!r}")
             projector = build_projector(direction, s_feat, t_feat, names=names, **proj_opts)
@@ -224,6 +227,21 @@ class CrossTaskDistiller(BaseModel):
         for name, teacher in self.teachers.items():
             print_log(f'teacher {name!r}: forward stops after {teacher.taps.stop_path!r}'
                       if teacher.taps.stop_path else f'teacher {name!r}: full forward', logger='current')
+
+    @staticmethod
+    def _check_same_task(e, loss_name, direction, s_feat, t_feat):
+        """Logit losses compare predictions over the same labels: refuse them across tasks."""
+        if not e['same_task']:
+            raise ValueError(
+                f"distill entry {e['name']!r}: {loss_name} compares predictions, so it only makes sense when "
+                f"teacher {e['teacher']!r} predicts the same labels as the student (same task). If it does, set "
+                "same_task=True on the entry; for a teacher of another task use a feature loss "
+                "(FeatureL2Loss, AttentionTransferLoss, ...) with projector='inverted'.")
+        if direction != 'identity':
+            raise ValueError(f"distill entry {e['name']!r}: {loss_name} takes logits: use projector='identity'")
+        if s_feat.shape[1:] != t_feat.shape[1:] and s_feat.shape[1] != t_feat.shape[1]:
+            raise ValueError(f"distill entry {e['name']!r}: {loss_name}: the student predicts "
+                             f"{s_feat.shape[1]} classes, the teacher {t_feat.shape[1]}: not the same task")
 
     # -- device, mode ----------------------------------------------------------------------------
     def _apply(self, fn, *args, **kwargs):

@@ -1,0 +1,14 @@
+# Logit KD (Hinton et al. 2015) - SAME TASK ONLY: the teacher is a segmentor predicting the same 11 scene
+# classes (train it with configs/quickstart/fcn_r18-d8_scenes-64px.py and set its checkpoint).
+_base_ = ['../quickstart/fcn_r18-d8_scenes-64px.py']
+model = dict(
+    _delete_=True,
+    type='CrossTaskDistiller',
+    student={{_base_.model}},
+    teachers=dict(seg=dict(config='configs/quickstart/fcn_r18-d8_scenes-64px.py',
+                           checkpoint='work_dirs/quickstart/student_plain/iter_500.pth')),
+    distill=[
+        dict(name='kl', student='decode_head.conv_seg', teacher='seg:decode_head.conv_seg', projector='identity',
+             same_task=True, loss=dict(type='LogitKLLoss', tau=4.0, loss_weight=1.0)),
+    ])
+custom_hooks = [dict(type='ExportStudentHook')]
