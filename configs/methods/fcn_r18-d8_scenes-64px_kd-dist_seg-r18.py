@@ -11,4 +11,4 @@ model = dict(
         dict(name='dist', student='decode_head.conv_seg', teacher='seg:decode_head.conv_seg', projector='identity',
              same_task=True, loss=dict(type='DISTLoss', beta=1.0, gamma=1.0, tau=1.0, loss_weight=1.0)),
     ])
-custom_hooks = [dict(type='ExportStudentHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]

@@ -11,4 +11,4 @@ model = dict(
         dict(name='kl', student='decode_head.conv_seg', teacher='seg:decode_head.conv_seg', projector='identity',
              same_task=True, loss=dict(type='LogitKLLoss', tau=4.0, loss_weight=1.0)),
     ])
-custom_hooks = [dict(type='ExportStudentHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]

@@ -24,3 +24,4 @@ default_hooks = dict(checkpoint=dict(type='CheckpointHook', by_epoch=False, inte
 log_processor = dict(by_epoch=False)
 randomness = dict(seed=0)
 train_dataloader = dict(batch_size=8)
+custom_hooks = [dict(type='RandomStateHook')]  # exact --resume

@@ -12,4 +12,4 @@ model = dict(
         dict(name='c4', student='backbone[3]', teacher='cls:backbone.layer3', projector='inverted',
              loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
     ])
-custom_hooks = [dict(type='ExportStudentHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]

@@ -9,4 +9,4 @@ model = dict(
         dict(name='tail', student='backbone[3]',
              loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True, loss_weight=0.1)),
     ])
-custom_hooks = [dict(type='ExportStudentHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]

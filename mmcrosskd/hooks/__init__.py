@@ -1,4 +1,5 @@
 from .export_student import ExportStudentHook, export_student
 from .projector_spectrum import ProjectorSpectrumHook
+from .random_state import RandomStateHook
 
-__all__ = ['ExportStudentHook', 'export_student', 'ProjectorSpectrumHook']
+__all__ = ['ExportStudentHook', 'export_student', 'ProjectorSpectrumHook', 'RandomStateHook']
