@@ -1,6 +1,6 @@
 """Training-step time and memory of distillation variants, against the student alone and a hand-written floor.
 
-    .venv/bin/python benchmarks/speed.py [--suite cls seg] [--repeats 15] [--device cpu|cuda] [--amp]
+    .venv/bin/python benchmarks/speed.py [--suite cls seg] [--repeats 15] [--device cpu|cuda]
                                          [--out docs/performance.md]
 
 For each suite (an mmpretrain classifier pair; an mmseg segmentor student with a larger teacher of another

@@ -35,6 +35,7 @@ def _batch(scope, size):
     for _ in range(2):
         s = SegDataSample()
         s.gt_sem_seg = PixelData(data=torch.randint(0, 2, (1, size, size), generator=g))
+        s.gt_depth_map = PixelData(data=torch.rand(1, size, size, generator=g) * 5 + 0.5)  # depth models
         s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size)))
         samples.append(s)
     return dict(inputs=imgs, data_samples=samples)
@@ -45,12 +46,15 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize('path', CONFIGS, ids=[osp.relpath(p, osp.join(ROOT, 'configs')) for p in CONFIGS])
-def test_config_builds_and_steps(path):
+def test_config_builds_and_steps(path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # configs name teacher configs relative to the repository root
     cfg = load_config(path)
     assert cfg.default_scope in ('mmseg', 'mmpretrain')
     for key in ('train_dataloader', 'val_dataloader', 'val_evaluator', 'optim_wrapper', 'train_cfg'):
         assert key in cfg, f'{path}: no {key}'
     model_cfg = cfg.model
+    if cfg.get('data_preprocessor') is not None:  # as the Runner does
+        model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
     _random_teachers(model_cfg)
     student = model_cfg.get('student', model_cfg)
     if cfg.default_scope == 'mmseg' and isinstance(student, dict) and 'data_preprocessor' in student:

@@ -317,3 +317,15 @@ def test_nonfinite_loss(mode):
         assert losses['loss_kd_kd'].item() == 0
         losses['loss_kd_kd'].backward()
         assert d.entries['kd'].projector.proj.weight.grad is not None
+
+
+def test_top_level_data_preprocessor_goes_to_the_student():
+    """mmpretrain configs keep data_preprocessor at top level; the Runner passes it to the outer model."""
+    student = dict(_scope_='mmpretrain', type='ImageClassifier', backbone=dict(type='ResNet', depth=18),
+                   neck=dict(type='GlobalAveragePooling'), head=dict(type='LinearClsHead', num_classes=3,
+                                                                   in_channels=512))
+    pre = dict(type='mmpretrain.ClsDataPreprocessor', num_classes=3, mean=[1., 2., 3.], std=[4., 5., 6.])
+    d = MODELS.build(dict(type='CrossTaskDistiller', student=student, data_preprocessor=pre,
+                          distill=[dict(name='t', student='backbone[0]', loss=dict(type='SpectralTailLoss', k=2))]))
+    assert d.data_preprocessor is d.student.data_preprocessor
+    assert d.student.data_preprocessor.mean.flatten().tolist() == [1., 2., 3.]

@@ -20,7 +20,7 @@ def _scalars(work_dir):
 def test_hook_logs_scalars_and_draws_png(tiny_seg, tmp_path):
     work = str(tmp_path / 'w')
     run_tool('train', osp.join(DATA, 'seg_kd_spectrum_tiny.py'), '--work-dir', work, '--cfg-options',
-             *seg_data_options(tiny_seg))
+             *seg_data_options(tiny_seg), 'default_hooks.checkpoint.interval=1')
     lines = [x for x in _scalars(work) if 'spectrum/cls_c4/effective_rank' in x]
     assert [x['step'] for x in lines] == [1, 2]
     last = lines[-1]
@@ -33,6 +33,14 @@ def test_hook_logs_scalars_and_draws_png(tiny_seg, tmp_path):
     assert 'spectrum/depth_c3/rank99' in last and 'spectrum/depth_c3/kd_kt' not in last
     png = osp.join(work, 'projector_spectrum.png')
     assert osp.isfile(png) and osp.getsize(png) > 1000
+
+    # the same figures for saved checkpoints, from the command line
+    out = str(tmp_path / 'analysis.png')
+    proc = run_tool('analyze_projector', osp.join(work, 'iter_1.pth'), osp.join(work, 'iter_2.pth'), '--out', out)
+    assert '| cls_c4 | 512 x 512 |' in proc.stdout and '| depth_c3 | 256 x 256 |' in proc.stdout
+    assert osp.isfile(out)
+    proc = run_tool('analyze_projector', osp.join(DATA, 'seg_kd_tiny.py'), check=False)
+    assert proc.returncode != 0
 
 
 def test_teacher_free_classifier_trains(tiny_cls, tmp_path):

@@ -23,7 +23,7 @@ from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 
 from ..registry import MODELS
-from ..utils.config import build_model_from_spec
+from ..utils.config import build_model_from_spec, load_model_spec
 from .projectors import DIRECTIONS, align_to_student, build_projector
 from .taps import TapSet
 from .teacher import FrozenTeacher
@@ -104,6 +104,9 @@ class CrossTaskDistiller(BaseModel):
         truncate_teachers (bool): stop each teacher's forward after its last tapped module.
             Default True.
         init_cfg (dict, optional): passed to ``BaseModel``.
+        data_preprocessor (dict, optional): used as the student's preprocessor when the student
+            config has none (the Runner passes a config's top-level ``data_preprocessor`` here, as
+            mmpretrain configs do). The distiller always runs the student's preprocessor.
     """
 
     def __init__(self, student, teachers=None, distill=(), dry_run_size=(64, 64), nonfinite='raise',
@@ -111,12 +114,20 @@ class CrossTaskDistiller(BaseModel):
         super().__init__(init_cfg=init_cfg)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
-        if data_preprocessor is not None:
-            warnings.warn('CrossTaskDistiller uses the student\'s data_preprocessor; '
-                          'the one given to the distiller is ignored')
         self.nonfinite = nonfinite
         self.truncate_teachers = truncate_teachers
-        self.student, self.student_scope = build_model_from_spec(student)
+        student_cfg, scope = load_model_spec(student)
+        if data_preprocessor is not None:
+            # mmpretrain configs keep `data_preprocessor` at top level and the Runner hands it to the
+            # outer model (this wrapper): it belongs to the student.
+            if student_cfg.get('data_preprocessor') is None:
+                student_cfg['data_preprocessor'] = data_preprocessor
+            elif dict(student_cfg['data_preprocessor']) != dict(data_preprocessor):
+                warnings.warn('CrossTaskDistiller: both the student config and the distiller got a '
+                              'data_preprocessor; the student\'s own is used')
+        if scope is not None:
+            student_cfg['_scope_'] = scope
+        self.student, self.student_scope = build_model_from_spec(student_cfg)
         self.data_preprocessor = self.student.data_preprocessor
         teachers = dict(teachers or {})
         distill = [dict(e) for e in distill]
