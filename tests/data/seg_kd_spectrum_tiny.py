@@ -1,0 +1,3 @@
+_base_ = './seg_kd_tiny.py'
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook'),
+                dict(type='ProjectorSpectrumHook', interval=1)]
