@@ -11,7 +11,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmcrosskd  # noqa: E402,F401
-from mmcrosskd.runner_utils import DictAction, build_runner, load_config  # noqa: E402
+from mmcrosskd.runner_utils import (DictAction, build_runner, load_config,  # noqa: E402
+                                    prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -36,6 +37,7 @@ def main(argv=None):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint!r}')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg.launcher = args.launcher
+    prepare_cpu_distributed(cfg, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show_dir:

@@ -13,7 +13,8 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone, too
 
 import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; torchvision guard)
-from mmcrosskd.runner_utils import DictAction, build_runner, load_config  # noqa: E402
+from mmcrosskd.runner_utils import (DictAction, build_runner, load_config,  # noqa: E402
+                                    prepare_cpu_distributed)
 
 
 def parse_args(argv=None):
@@ -37,6 +38,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg.launcher = args.launcher
+    prepare_cpu_distributed(cfg, args.launcher)
     if args.amp:
         opt = cfg.optim_wrapper
         if opt.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
