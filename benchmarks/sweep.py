@@ -36,29 +36,63 @@ def last_metric(work_dir, metric):
     return value
 
 
+def _take_lock(path):
+    """Several sweep processes may share an output folder (e.g. one per seed): one run, one owner.
+    A lock whose process is gone (an interrupted sweep) is taken over."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            os.write(fd, str(os.getpid()).encode())
+            os.close(fd)
+            return True
+        except FileExistsError:
+            try:
+                os.kill(int(open(path).read() or 0), 0)
+                return False  # its owner is alive
+            except (ProcessLookupError, ValueError):
+                os.remove(path)
+    return False
+
+
 def run_one(setting, seed, out, common, metric, log):
+    """Train one (setting, seed) unless it is finished or another sweep process holds it."""
     run_dir = osp.join(out, setting['name'], f'seed{seed}')
     result_file = osp.join(run_dir, 'result.json')
     if osp.isfile(result_file):
         with open(result_file) as f:
             return json.load(f)
+    os.makedirs(run_dir, exist_ok=True)
+    if not _take_lock(osp.join(run_dir, '.lock')):
+        log(f"[sweep] {setting['name']} seed {seed}: running in another sweep process")
+        return None
     options = list(common) + list(setting.get('options', [])) + [f'randomness.seed={seed}']
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), setting['config'], '--work-dir', run_dir,
            '--cfg-options', *options]
-    os.makedirs(run_dir, exist_ok=True)
     t0 = time.time()
     with open(osp.join(run_dir, 'train.log'), 'w') as fh:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                               env=dict(os.environ, PYTHONUNBUFFERED='1'))
     if proc.returncode != 0:
+        os.remove(osp.join(run_dir, '.lock'))
         raise RuntimeError(f"{setting['name']} seed {seed} failed; see {osp.join(run_dir, 'train.log')}")
     value = last_metric(run_dir, metric)
     result = dict(setting=setting['name'], seed=seed, metric=metric, value=value, seconds=time.time() - t0,
                   command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
+    os.remove(osp.join(run_dir, '.lock'))
     log(f"[sweep] {setting['name']} seed {seed}: {metric} {value} ({result['seconds']:.0f} s)")
     return result
+
+
+def collect(out, settings):
+    """Every finished run of these settings under ``out`` (also those of other sweep processes)."""
+    results = []
+    for s in settings:
+        for f in sorted(glob.glob(osp.join(out, s['name'], 'seed*', 'result.json'))):
+            with open(f) as fh:
+                results.append(json.load(fh))
+    return results
 
 
 def summarise(values):
@@ -128,15 +162,14 @@ def plot(rows, names, metric, path, title):
     plt.close(fig)
 
 
-def run_sweep(spec, out, seeds, report_path, command, log=print):
+def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True)):
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
-    results = []
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
         for s in spec['settings']:
-            results.append(run_one(s, seed, out, common, metric, log))
-            report(spec, results, out, report_path, command)
-    return report(spec, results, out, report_path, command)
+            run_one(s, seed, out, common, metric, log)
+            report(spec, collect(out, spec['settings']), out, report_path, command)
+    return report(spec, collect(out, spec['settings']), out, report_path, command)
 
 
 def main(argv=None):
