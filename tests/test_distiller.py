@@ -329,3 +329,19 @@ def test_top_level_data_preprocessor_goes_to_the_student():
                           distill=[dict(name='t', student='backbone[0]', loss=dict(type='SpectralTailLoss', k=2))]))
     assert d.data_preprocessor is d.student.data_preprocessor
     assert d.student.data_preprocessor.mean.flatten().tolist() == [1., 2., 3.]
+
+
+@pytest.mark.parametrize('opts', [dict(autocast='bf16'), dict(channels_last=True)])
+def test_teacher_speed_options_keep_features(opts):
+    """bf16 autocast and channels-last give (nearly) the fp32 teacher's features, as float32."""
+    entry = [dict(name='x', student='backbone[3]', teacher='backbone.layer3', loss=dict(type='FeatureL2Loss'))]
+    cfg = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
+    ref = build(teachers=dict(cls=dict(config=cfg, seed=3)), distill=entry)
+    fast = build(teachers=dict(cls=dict(config=cfg, seed=3, **opts)), distill=entry)
+    x = torch.randn(2, 3, 64, 64)
+    a, b = ref.teacher_features(x)['cls'][0], fast.teacher_features(x)['cls'][0]
+    assert b.dtype == torch.float32 and a.shape == b.shape
+    tol = 5e-2 if 'autocast' in opts else 1e-5
+    assert (a - b).abs().max() <= tol * a.abs().max()
+    with pytest.raises(ValueError, match="autocast must be None, 'bf16' or 'fp16'"):
+        build(teachers=dict(cls=dict(config=cfg, autocast='int8')), distill=entry)
