@@ -117,30 +117,3 @@ def test_index_errors():
     taps = TapSet(net, ['head[0]'])
     with pytest.raises(TypeError, match='has an index, but'):
         taps.record(net, torch.randn(1, 3, 2, 2))
-
-
-def test_truncation_inside_a_backbone():
-    net = Net()
-    seen = []
-    net.backbone.layer3.register_forward_hook(lambda *a: seen.append(1))
-    taps = TapSet(net, ['backbone.layer1', 'backbone.layer2'])
-    taps.plan_truncation(net, torch.randn(1, 3, 2, 2))
-    assert taps.stop_path == 'backbone.layer2' and len(seen) == 1
-    taps.record(net, torch.randn(1, 3, 2, 2), truncate=True)
-    assert len(seen) == 1  # layer3 did not run
-
-
-def test_shared_module_disables_truncation():
-    class Twice(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv = nn.Conv2d(3, 3, 1)
-            self.after = nn.Conv2d(3, 3, 1)
-
-        def forward(self, x):
-            return self.after(self.conv(self.conv(x)))
-
-    model = Twice()
-    taps = TapSet(model, ['conv'])
-    taps.plan_truncation(model, torch.randn(1, 3, 2, 2))
-    assert taps.stop_path is None
