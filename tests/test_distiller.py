@@ -345,3 +345,22 @@ def test_teacher_speed_options_keep_features(opts):
     assert (a - b).abs().max() <= tol * a.abs().max()
     with pytest.raises(ValueError, match="autocast must be None, 'bf16' or 'fp16'"):
         build(teachers=dict(cls=dict(config=cfg, autocast='int8')), distill=entry)
+
+
+def test_teacher_bit_identical_under_bf16_autocast():
+    """Mixed precision on the teacher side (autocast='bf16') leaves its weights and BN statistics intact.
+    (mmengine's AmpOptimWrapper needs a GPU; with one, the CUDA path is the same code.)"""
+    teachers = dict(cls=dict(config='mmpretrain::resnet/resnet18_8xb32_in1k.py', seed=1, autocast='bf16'))
+    d = build(teachers=teachers, distill=[dict(name='kd', student='backbone[3]', teacher='cls:backbone.layer4',
+                                               loss=dict(type='FeatureL2Loss', normalize='l2'))])
+    before = _teacher_state(d)
+    optim = OptimWrapper(torch.optim.SGD(d.parameters(), lr=0.1))
+    d.train()
+    for i in range(2):
+        x, samples = seg_batch(seed=i)
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            losses = d(x, samples, mode='loss')
+        loss, _ = d.parse_losses(losses)
+        optim.update_params(loss)
+    after = _teacher_state(d)
+    assert all(torch.equal(before['cls'][k], after['cls'][k]) for k in before['cls'])
