@@ -120,11 +120,9 @@ class CrossTaskDistiller(BaseModel):
         if data_preprocessor is not None:
             # mmpretrain configs keep `data_preprocessor` at top level and the Runner hands it to the
             # outer model (this wrapper): it belongs to the student.
+            # A student config's own preprocessor wins (mmseg configs also define a top-level one).
             if student_cfg.get('data_preprocessor') is None:
                 student_cfg['data_preprocessor'] = data_preprocessor
-            elif dict(student_cfg['data_preprocessor']) != dict(data_preprocessor):
-                warnings.warn('CrossTaskDistiller: both the student config and the distiller got a '
-                              'data_preprocessor; the student\'s own is used')
         if scope is not None:
             student_cfg['_scope_'] = scope
         self.student, self.student_scope = build_model_from_spec(student_cfg)
