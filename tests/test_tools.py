@@ -53,10 +53,12 @@ def test_train_validate_resume_test(kind, tiny_seg, tiny_cls, tmp_path):
 
     # test.py evaluates the checkpoint and reports the metric, and dumps predictions
     out = str(tmp_path / 'preds.pkl')
+    vis = str(tmp_path / 'vis')
     proc = run_tool('test', cfg, osp.join(work, 'iter_4.pth'), '--work-dir', str(tmp_path / 'test'),
-                    '--out', out, '--cfg-options', *data)
+                    '--out', out, '--show-dir', vis, '--cfg-options', *data)
     assert metric in proc.stdout, proc.stdout[-2000:]
     assert osp.isfile(out)
+    assert glob.glob(osp.join(vis, '**', '*.png'), recursive=True), 'no visualisation written by --show-dir'
 
 
 def test_plain_package_config_path_is_accepted(tmp_path):

@@ -31,6 +31,27 @@ def parse_args(argv=None):
     return args
 
 
+# The visualization hook of each scope, as their own test tools configure it for --show-dir.
+_VIS_HOOKS = {'mmseg': 'SegVisualizationHook', 'mmpretrain': 'VisualizationHook'}
+
+
+def enable_show_dir(cfg, show_dir):
+    """Draw every test prediction into ``show_dir`` (mmseg: under the visualizer's save dir)."""
+    hooks = cfg.setdefault('default_hooks', {})
+    if 'visualization' not in hooks:
+        if cfg.default_scope not in _VIS_HOOKS:
+            raise KeyError(f'--show-dir: no visualization hook known for scope {cfg.default_scope!r}')
+        hooks['visualization'] = dict(type=_VIS_HOOKS[cfg.default_scope])
+    vis = hooks['visualization']
+    vis['interval'] = 1
+    if cfg.default_scope == 'mmpretrain':
+        vis['enable'] = True
+        vis['out_dir'] = show_dir
+    else:
+        vis['draw'] = True
+        cfg.visualizer['save_dir'] = show_dir
+
+
 def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
@@ -41,17 +62,7 @@ def main(argv=None):
     cfg.load_from = args.checkpoint
     cfg.resume = False
     if args.show_dir:
-        hooks = cfg.setdefault('default_hooks', {})
-        vis = hooks.get('visualization')
-        if vis is None:
-            raise KeyError('--show-dir needs a `visualization` hook in default_hooks')
-        vis['draw'] = True
-        vis['interval'] = 1
-        if cfg.default_scope == 'mmpretrain':
-            vis['enable'] = True
-            vis['out_dir'] = args.show_dir
-        cfg.visualizer['save_dir'] = args.show_dir if cfg.default_scope == 'mmseg' else cfg.visualizer.get('save_dir')
-        cfg.visualizer.setdefault('vis_backends', [dict(type='LocalVisBackend')])
+        enable_show_dir(cfg, args.show_dir)
     if args.out:
         cfg.test_evaluator = list(cfg.test_evaluator) if isinstance(cfg.test_evaluator, (list, tuple)) \
             else [cfg.test_evaluator]
