@@ -16,7 +16,8 @@ Precision: the Gram matrix is formed in float32 (float64 if the input is float64
 and its eigen-decomposition runs in float64, which keeps the small trailing eigenvalues accurate.
 The gradient uses the top-k eigenvectors as constants: for the exact top-k subspace the derivative
 through the eigenvectors vanishes (it is the optimum of ``max_V tr(V^T G V)``), so
-``d/dZ [tr(G) - tr(V^T G V)] = 2 Z (I - V V^T)`` - no unstable eigenvector backward.
+``d/dZ [tr(G) - tr(V^T G V)] = 2 Z (I - V V^T)`` - no unstable eigenvector backward. The loss is then
+evaluated as ``||Z||^2 - ||Z V_k||^2``, so the Gram matrix itself needs no gradient.
 """
 import torch
 import torch.nn as nn
@@ -33,13 +34,6 @@ def flatten_features(x):
     if x.dim() == 2:
         return x
     raise ValueError(f'unsupported feature shape {tuple(x.shape)}')
-
-
-def _gram(z):
-    dtype = torch.float64 if z.dtype == torch.float64 else torch.float32
-    with torch.autocast(z.device.type, enabled=False):
-        z = z.to(dtype)
-        return z.T @ z, z
 
 
 def resolve_k(eigvals_desc, k=None, energy=None):
@@ -94,16 +88,17 @@ class SpectralTailLoss(nn.Module):
         z = flatten_features(student)
         if self.center:
             z = z - z.mean(0, keepdim=True)
-        gram, z = _gram(z)
-        with torch.no_grad():
-            evals, evecs = torch.linalg.eigh(gram.detach().double())  # ascending
-            evals = evals.flip(0).clamp_min(0)
-            k = resolve_k(evals, self.k, self.energy)
-            top = evecs.flip(1)[:, :k].to(gram.dtype)
-        total = torch.diagonal(gram).sum()
-        kept = (top * (gram @ top)).sum()  # tr(V^T G V)
-        tail = (total - kept).clamp_min(0)
-        loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
+        with torch.autocast(z.device.type, enabled=False):
+            z = z.double() if z.dtype == torch.float64 else z.float()
+            with torch.no_grad():  # the subspace: constants for the gradient (see module docstring)
+                evals, evecs = torch.linalg.eigh((z.T @ z).double())  # ascending
+                evals = evals.flip(0).clamp_min(0)
+                k = resolve_k(evals, self.k, self.energy)
+                top = evecs.flip(1)[:, :k].to(z.dtype)
+            # ||Z||^2 - ||Z V_k||^2: n*d*k work with a gradient, instead of a differentiable d x d Gram
+            total = (z * z).sum()
+            tail = (total - (z @ top).pow(2).sum()).clamp_min(0)
+            loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
         return self.loss_weight * loss.to(student.dtype)
 
 
