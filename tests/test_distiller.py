@@ -364,3 +364,12 @@ def test_teacher_bit_identical_under_bf16_autocast():
         optim.update_params(loss)
     after = _teacher_state(d)
     assert all(torch.equal(before['cls'][k], after['cls'][k]) for k in before['cls'])
+
+
+def test_distiller_level_projector_switches_entries_without_their_own():
+    entries = [dict(name='a', student='backbone[3]', teacher='cls:backbone.layer4', loss=dict(type='FeatureL2Loss')),
+               dict(name='b', student='backbone[2]', teacher='depth:backbone[2]', projector='identity',
+                    loss=dict(type='FeatureL2Loss'))]
+    d = build(distill=entries, projector='traditional')
+    assert d.entries['a'].direction == 'traditional' and d.entries['b'].direction == 'identity'
+    assert build(distill=entries[:1]).entries['a'].direction == 'inverted'

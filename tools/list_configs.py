@@ -39,7 +39,8 @@ def describe(path):
             src = f"{_model_name(tcfg)} (`{t['config']}`)"
         teachers.append(f'{name}: {src}, {how}')
     row['teacher'] = '<br>'.join(teachers) or 'none (teacher-free)'
-    row['projector'] = ', '.join(str(e.get('projector', 'inverted') if e.get('teacher') else '-')
+    default = model.get('projector', 'inverted')
+    row['projector'] = ', '.join(str(e.get('projector', default) if e.get('teacher') else '-')
                                  for e in model.distill)
     row['loss'] = ', '.join(f"{e['loss']['type']}" + (f" (w {e['loss'].get('loss_weight', 1.0)})")
                             for e in model.distill)

@@ -1,14 +1,11 @@
-# Cross-task KD on ADE20K: the PSPNet-R18 student, a randomly initialised mmpretrain ResNet-101 (built from a seed, no weights) as the teacher,
-# inverted projector.
-_base_ = ['./pspnet_r18-d8_4xb4-80k_ade20k-512x512.py']
+# Cross-task KD on ADE20K: PSPNet-R18 student, teacher random-r101 (see its file under _base_/kd), inverted projector.
+_base_ = ['./pspnet_r18-d8_4xb4-80k_ade20k-512x512.py', '../_base_/kd/random-r101.py']
 custom_imports = dict(imports=['mmcrosskd'], allow_failed_imports=False)
 model = dict(
     _delete_=True,
     type='CrossTaskDistiller',
     student={{_base_.model}},
-    teachers=dict(t=dict(config='mmpretrain::resnet/resnet101_8xb32_in1k.py', seed=0)),
-    distill=[
-        dict(name='c4', student='backbone[3]', teacher='t:backbone.layer3', projector='inverted',
-             loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
-    ])
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]
+    teachers={{_base_.teachers}},
+    distill={{_base_.distill}},
+    projector='inverted')
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook'), dict(type='ProjectorSpectrumHook', interval=500)]

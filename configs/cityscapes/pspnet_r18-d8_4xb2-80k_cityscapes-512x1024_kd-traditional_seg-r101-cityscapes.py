@@ -8,9 +8,10 @@ model = dict(
     student={{_base_.model}},
     teachers=dict(seg=dict(config='mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',
                            checkpoint='checkpoints/pspnet_r101-d8_512x1024_80k_cityscapes.pth')),
+    projector='traditional',
     distill=[
-        dict(name='c4', student='backbone[3]', teacher='seg:backbone[3]', projector='traditional',
-             loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
+        dict(name='c4', student='backbone[3]', teacher='seg:backbone[3]',
+             loss=dict(type='FeatureL2Loss', loss_weight=50.0, normalize='l2')),
         dict(name='logits', student='decode_head.conv_seg', teacher='seg:decode_head.conv_seg',
              projector='identity', same_task=True, loss=dict(type='LogitKLLoss', tau=1.0, loss_weight=1.0)),
     ])

@@ -1,14 +1,11 @@
-# Cross-task KD for depth estimation on NYU: the DepthEstimator-R18 student, an mmseg PSPNet-R50 segmentor trained on ADE20K
-# as the teacher, inverted projector.
-_base_ = ['./depth_r18-vpdhead_4xb8-25k_nyu-480x480.py']
+# Cross-task KD for depth estimation on NYU: DepthEstimator-R18 student, teacher seg-psp-r50-ade20k (see its file under _base_/kd), inverted projector.
+_base_ = ['./depth_r18-vpdhead_4xb8-25k_nyu-480x480.py', '../_base_/kd/seg-psp-r50-ade20k.py']
 custom_imports = dict(imports=['mmcrosskd'], allow_failed_imports=False)
 model = dict(
     _delete_=True,
     type='CrossTaskDistiller',
     student={{_base_.model}},
-    teachers=dict(t=dict(config='mmseg::pspnet/pspnet_r50-d8_4xb4-80k_ade20k-512x512.py', checkpoint='checkpoints/pspnet_r50-d8_512x512_80k_ade20k.pth')),
-    distill=[
-        dict(name='c4', student='backbone[3]', teacher='t:backbone[3]', projector='inverted',
-             loss=dict(type='FeatureL2Loss', loss_weight=1.0, normalize='l2')),
-    ])
+    teachers={{_base_.teachers}},
+    distill={{_base_.distill}},
+    projector='inverted')
 custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]

@@ -97,6 +97,8 @@ class CrossTaskDistiller(BaseModel):
             (``'inverted'`` (default with a teacher), ``'traditional'``, ``'identity'``, or a dict with
             ``direction`` and :class:`FeatureProjector` options); ``loss`` (a registered loss config);
             ``align`` (``'interpolate'`` (default) or ``'pool'``).
+        projector (str | dict): the projector of entries that do not set their own. Default
+            ``'inverted'``; ``model.projector='traditional'`` switches a whole config.
         dry_run_size (tuple[int, int]): image size of the build-time dry run that infers channel
             counts and the teacher's truncation point. Default (64, 64).
         nonfinite (str): what to do when a distillation term is NaN/Inf: ``'raise'`` (default: stop,
@@ -109,8 +111,8 @@ class CrossTaskDistiller(BaseModel):
             mmpretrain configs do). The distiller always runs the student's preprocessor.
     """
 
-    def __init__(self, student, teachers=None, distill=(), dry_run_size=(64, 64), nonfinite='raise',
-                 truncate_teachers=True, init_cfg=None, data_preprocessor=None):
+    def __init__(self, student, teachers=None, distill=(), projector='inverted', dry_run_size=(64, 64),
+                 nonfinite='raise', truncate_teachers=True, init_cfg=None, data_preprocessor=None):
         super().__init__(init_cfg=init_cfg)
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
@@ -132,7 +134,7 @@ class CrossTaskDistiller(BaseModel):
         if not distill:
             raise ValueError('CrossTaskDistiller: `distill` is empty: add at least one entry (a teacher '
                              'entry, or a teacher-free loss such as SpectralTailLoss on a student tap)')
-        self._parse_entries(distill, teachers)
+        self._parse_entries(distill, teachers, projector)
         # Teachers are kept in a plain dict on purpose (see teacher.py): not submodules.
         self.teachers = {}
         for name, opts in teachers.items():
@@ -152,7 +154,7 @@ class CrossTaskDistiller(BaseModel):
         self.kept_features = {}
 
     # -- build ----------------------------------------------------------------------------------
-    def _parse_entries(self, distill, teachers):
+    def _parse_entries(self, distill, teachers, default_projector):
         self._entries, self._teacher_specs = [], {}
         seen = set()
         for i, e in enumerate(distill):
@@ -175,7 +177,7 @@ class CrossTaskDistiller(BaseModel):
                 if e.get('projector') not in (None, 'identity'):
                     raise ValueError(f'distill entry {name!r} has a projector but no teacher')
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
-                                      t_index=t_index, projector=e.get('projector', 'inverted'),
+                                      t_index=t_index, projector=e.get('projector', default_projector),
                                       loss=e['loss'], align=e.get('align', 'interpolate'),
                                       same_task=bool(e.get('same_task', False))))
 
