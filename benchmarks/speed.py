@@ -8,7 +8,8 @@ task), in ONE process, interleaving the variants round-robin and repeating, it m
 full training step (forward, backward, optimizer step):
 
 1. ``student``      - the student alone (its own ``train_step``);
-2. ``teacher-free`` - the student with ``SpectralTailLoss`` (no teacher);
+2. ``teacher-free`` - the student with ``SpectralTailLoss`` (no teacher; ``teacher-free-fp32``: its float32
+                      eigen-decomposition, not in the default list);
 3. ``inverted``     - ``CrossTaskDistiller``, inverted projector;
 4. ``traditional``  - ``CrossTaskDistiller``, traditional projector;
 5. ``ideal``        - by hand in plain PyTorch: the student step plus one teacher forward truncated after its
@@ -99,9 +100,11 @@ def build_variant(name, suite, device):
                  loss=dict(type='FeatureL2Loss', normalize='l2'))
     if name == 'student':
         model = MODELS.build(student_cfg(suite))
-    elif name == 'teacher-free':
+    elif name in ('teacher-free', 'teacher-free-fp32'):
+        eigh = 'float32' if name.endswith('fp32') else 'float64'
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), distill=[
-            dict(name='tail', student=suite['tf_tap'], loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True))]))
+            dict(name='tail', student=suite['tf_tap'],
+                 loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True, eigh_dtype=eigh))]))
     elif name in ('inverted', 'traditional'):
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), teachers=dict(t=teacher),
                                   distill=[dict(entry, projector=name)]))
@@ -279,8 +282,9 @@ def write_report(results, a, torch):
         ratios = []
         if 'inverted' in med and 'traditional' in med:
             ratios.append(f"inverted / traditional = **{med['inverted'] / med['traditional']:.3f}** (target <= 1.02)")
-        if 'teacher-free' in med and base:
-            ratios.append(f"teacher-free / student = **{med['teacher-free'] / base:.3f}** (target <= 1.05)")
+        for tf in ('teacher-free', 'teacher-free-fp32'):
+            if tf in med and base:
+                ratios.append(f"{tf} / student = **{med[tf] / base:.3f}** (target <= 1.05)")
         if 'inverted' in med and 'ideal' in med:
             ratios.append(f"inverted / ideal = **{med['inverted'] / med['ideal']:.3f}** (target <= 1.05)")
         lines += [''] + [f'- {x}' for x in ratios] + ['']

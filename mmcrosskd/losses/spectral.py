@@ -65,10 +65,17 @@ class SpectralTailLoss(nn.Module):
         normalized (bool): divide by the total energy. Default False.
         center (bool): subtract the per-channel mean over positions first. Default False.
         loss_weight (float): multiplier. Default 1.0.
+        eigh_dtype (str): precision of the eigen-decomposition: ``'float64'`` (default, stable for
+            any spectrum) or ``'float32'`` (about 2x faster for d = 512 on CPU; fine when the kept
+            subspace is well separated). A float64 input always uses float64.
     """
 
-    def __init__(self, k=None, energy=None, normalized=False, center=False, loss_weight=1.0):
+    def __init__(self, k=None, energy=None, normalized=False, center=False, loss_weight=1.0,
+                 eigh_dtype='float64'):
         super().__init__()
+        if eigh_dtype not in ('float64', 'float32'):
+            raise ValueError(f"SpectralTailLoss: eigh_dtype must be 'float64' or 'float32', got {eigh_dtype!r}")
+        self.eigh_dtype = getattr(torch, eigh_dtype)
         if (k is None) == (energy is None):
             raise ValueError('SpectralTailLoss: give exactly one of `k` (int) or `energy` (fraction in (0, 1])')
         if energy is not None and not 0 < energy <= 1:
@@ -91,7 +98,8 @@ class SpectralTailLoss(nn.Module):
         with torch.autocast(z.device.type, enabled=False):
             z = z.double() if z.dtype == torch.float64 else z.float()
             with torch.no_grad():  # the subspace: constants for the gradient (see module docstring)
-                evals, evecs = torch.linalg.eigh((z.T @ z).double())  # ascending
+                gram = z.T @ z
+                evals, evecs = torch.linalg.eigh(gram.to(torch.promote_types(gram.dtype, self.eigh_dtype)))
                 evals = evals.flip(0).clamp_min(0)
                 k = resolve_k(evals, self.k, self.energy)
                 top = evecs.flip(1)[:, :k].to(z.dtype)
