@@ -8,8 +8,8 @@ task), in ONE process, interleaving the variants round-robin and repeating, it m
 full training step (forward, backward, optimizer step):
 
 1. ``student``      - the student alone (its own ``train_step``);
-2. ``teacher-free`` - the student with ``SpectralTailLoss`` (no teacher; ``teacher-free-fp32``: its float32
-                      eigen-decomposition, not in the default list);
+2. ``teacher-free`` - the student with ``SpectralTailLoss`` (no teacher; ``teacher-free-fp64``: with its
+                      float64 eigen-decomposition, not in the default list);
 3. ``inverted``     - ``CrossTaskDistiller``, inverted projector;
 4. ``traditional``  - ``CrossTaskDistiller``, traditional projector;
 5. ``ideal``        - by hand in plain PyTorch: the student step plus one teacher forward truncated after its
@@ -100,8 +100,8 @@ def build_variant(name, suite, device):
                  loss=dict(type='FeatureL2Loss', normalize='l2'))
     if name == 'student':
         model = MODELS.build(student_cfg(suite))
-    elif name in ('teacher-free', 'teacher-free-fp32'):
-        eigh = 'float32' if name.endswith('fp32') else 'float64'
+    elif name in ('teacher-free', 'teacher-free-fp64'):
+        eigh = 'float64' if name.endswith('fp64') else 'float32'
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), distill=[
             dict(name='tail', student=suite['tf_tap'],
                  loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True, eigh_dtype=eigh))]))
@@ -282,7 +282,7 @@ def write_report(results, a, torch):
         ratios = []
         if 'inverted' in med and 'traditional' in med:
             ratios.append(f"inverted / traditional = **{med['inverted'] / med['traditional']:.3f}** (target <= 1.02)")
-        for tf in ('teacher-free', 'teacher-free-fp32'):
+        for tf in ('teacher-free', 'teacher-free-fp64'):
             if tf in med and base:
                 ratios.append(f"{tf} / student = **{med[tf] / base:.3f}** (target <= 1.05)")
         if 'inverted' in med and 'ideal' in med:
