@@ -26,14 +26,10 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def last_metric(work_dir, metric):
-    value = None
-    for f in sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))):
-        with open(f) as fh:
-            for line in fh:
-                entry = json.loads(line)
-                if metric in entry:
-                    value = entry[metric]
-    return value
+    sys.path.insert(0, ROOT)
+    from mmcrosskd.runner_utils import read_scalars
+    values = [e[metric] for e in read_scalars(work_dir) if metric in e]
+    return values[-1] if values else None
 
 
 def _take_lock(path):

@@ -1,27 +1,18 @@
 """ProjectorSpectrumHook in a Runner run, and teacher-free configs through tools/train.py."""
-import glob
-import json
 import os.path as osp
 
 import pytest
 
 import mmcrosskd  # noqa: F401
 from conftest import DATA, cls_data_options, run_tool, seg_data_options
-
-
-def _scalars(work_dir):
-    lines = []
-    for f in glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')):
-        with open(f) as fh:
-            lines += [json.loads(x) for x in fh if x.strip()]
-    return lines
+from mmcrosskd.runner_utils import read_scalars
 
 
 def test_hook_logs_scalars_and_draws_png(tiny_seg, tmp_path):
     work = str(tmp_path / 'w')
     run_tool('train', osp.join(DATA, 'seg_kd_spectrum_tiny.py'), '--work-dir', work, '--cfg-options',
              *seg_data_options(tiny_seg), 'default_hooks.checkpoint.interval=1')
-    lines = [x for x in _scalars(work) if 'spectrum/cls_c4/effective_rank' in x]
+    lines = [x for x in read_scalars(work) if 'spectrum/cls_c4/effective_rank' in x]
     assert [x['step'] for x in lines] == [1, 2]
     last = lines[-1]
     # inverted entry with L2 on l2-normalised features: the decomposition is logged and adds up

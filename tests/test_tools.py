@@ -1,7 +1,6 @@
 """tools/train.py and tools/test.py on plain mmseg and mmpretrain configs: train, validate,
 checkpoint, resume, test; and the errors a user meets first."""
 import glob
-import json
 import os.path as osp
 import re
 
@@ -9,18 +8,8 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401  (checkpoint allow-list)
-
 from conftest import DATA, cls_data_options, run_tool, seg_data_options
-
-
-def _scalars(work_dir):
-    """All lines of mmengine's scalars.json log in a work dir."""
-    files = glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json'))
-    out = []
-    for f in files:
-        with open(f) as fh:
-            out += [json.loads(line) for line in fh if line.strip()]
-    return out
+from mmcrosskd.runner_utils import read_scalars
 
 
 @pytest.mark.parametrize('kind', ['seg', 'cls'])
@@ -35,7 +24,7 @@ def test_train_validate_resume_test(kind, tiny_seg, tiny_cls, tmp_path):
     # weights_only=True works on mmengine checkpoints (our allow-list), no environment variable
     state = torch.load(ckpt, map_location='cpu', weights_only=True)
     assert state['meta']['iter'] == 2 and 'message_hub' in state
-    assert any(metric in line for line in _scalars(work)), 'validation metric not logged'
+    assert any(metric in line for line in read_scalars(work)), 'validation metric not logged'
 
     # resume from the latest checkpoint and train 2 more iterations
     proc = run_tool('train', cfg, '--work-dir', work, '--resume', '--cfg-options', *data,

@@ -10,8 +10,6 @@ Fashion-MNIST images, in minutes on a CPU.
 4. prints both students' mIoU, where the checkpoints are, and how to run the full reproduction.
 """
 import argparse
-import glob
-import json
 import os
 import os.path as osp
 import subprocess
@@ -49,15 +47,9 @@ def train(config, work_dir, options, label):
 
 def last_metrics(work_dir):
     """The last validation entry of the newest run's scalars.json in ``work_dir``."""
-    files = sorted(glob.glob(osp.join(work_dir, '*', 'vis_data', 'scalars.json')))
-    metrics = {}
-    for f in files[-1:]:
-        with open(f) as fh:
-            for line in fh:
-                entry = json.loads(line)
-                if 'mIoU' in entry or 'accuracy/top1' in entry:
-                    metrics = entry
-    return metrics
+    from mmcrosskd.runner_utils import read_scalars
+    found = [e for e in read_scalars(work_dir, newest_run_only=True) if 'mIoU' in e or 'accuracy/top1' in e]
+    return found[-1] if found else {}
 
 
 def main(argv=None):

@@ -8,7 +8,6 @@ maps, a linear layer for tokens. Directions:
 * ``'traditional'``: student -> teacher space, ``loss(P(student), teacher)``;
 * ``'identity'``: no projector (channel counts must agree).
 """
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
