@@ -4,7 +4,8 @@
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
-``common_options`` (added to every run) and ``title``. Each run goes to ``<out>/<name>/seed<k>/`` and writes
+``common_options`` (added to every run) and ``title``; a setting may name its own ``baseline``. Each run
+goes to ``<out>/<name>/seed<k>/`` and writes
 ``result.json`` when it finishes; a finished run is never redone, so an interrupted sweep resumes where it
 stopped. The report holds mean +- std per setting, the gain over the baseline with its standard error, every
 seed's value, and a PNG chart next to it.
@@ -103,11 +104,12 @@ def report(spec, results, out, report_path, command):
     names = [s['name'] for s in spec['settings']]
     rows = {n: [r['value'] for r in results if r['setting'] == n and r['value'] is not None] for n in names}
     base = spec.get('baseline')
-    b_mean, b_std, b_n = summarise(rows[base]) if base and rows.get(base) else (None, None, None)
+    own = any('baseline' in s for s in spec['settings'])
+    gain_head = 'gain over its baseline' if own else f'gain over `{base}`'
     lines = [f"## {spec.get('title', 'Sweep')}", '',
              f'Command: `{command}`  ', f'Machine: {platform.machine()}, {os.cpu_count()} cores; '
              f'{datetime.date.today()}. Runs: `{osp.relpath(out, ROOT)}/<setting>/seed<k>/`.', '',
-             f'| setting | {metric} mean +- std | n | gain over `{base}` (+- s.e.) | seeds |',
+             f'| setting | {metric} mean +- std | n | {gain_head} (+- s.e.) | seeds |',
              '|---|---|---|---|---|']
     for s in spec['settings']:
         vals = rows[s['name']]
@@ -116,7 +118,9 @@ def report(spec, results, out, report_path, command):
             continue
         mean, std, n = summarise(vals)
         gain = ''
-        if b_mean is not None and s['name'] != base:
+        ref = s.get('baseline', base)  # a setting may name its own (e.g. one baseline per data regime)
+        b_mean, b_std, b_n = summarise(rows[ref]) if ref and rows.get(ref) else (None, None, None)
+        if b_mean is not None and s['name'] != ref:
             se = math.sqrt((std ** 2 if n > 1 else 0) / n + (b_std ** 2 if b_n > 1 else 0) / b_n)
             gain = f'{mean - b_mean:+.2f} +- {se:.2f}'
         lines.append(f"| {s['name']} | {mean:.2f} +- {std:.2f} | {n} | {gain} | "

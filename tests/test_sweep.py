@@ -1,0 +1,89 @@
+"""benchmarks/sweep.py: the table's numbers, one baseline per regime, resuming without redoing runs, locks
+shared by several sweep processes, and real runs of tools/train.py on tiny data."""
+import json
+import math
+import os
+import os.path as osp
+import sys
+
+import pytest
+
+from conftest import DATA, ROOT, cls_data_options
+
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+import sweep  # noqa: E402
+
+
+def _fake_results(out, values):
+    for name, vals in values.items():
+        for seed, v in enumerate(vals):
+            d = osp.join(out, name, f'seed{seed}')
+            os.makedirs(d)
+            with open(osp.join(d, 'result.json'), 'w') as f:
+                json.dump(dict(setting=name, seed=seed, metric='acc', value=v), f)
+
+
+def _row(text, name):
+    return next(line for line in text.splitlines() if line.startswith(f'| {name} |'))
+
+
+def test_report_mean_std_and_gain_by_hand(tmp_path):
+    out = str(tmp_path / 'sweep')
+    _fake_results(out, {'base': [1.0, 2.0, 3.0], 'a': [2.0, 4.0, 6.0], 'few_base': [10.0, 10.0],
+                        'few_a': [11.0, 13.0]})
+    spec = dict(metric='acc', baseline='base', settings=[
+        dict(name='base', config='x'), dict(name='a', config='x'), dict(name='missing', config='x'),
+        dict(name='few_base', config='x', baseline='few_base'), dict(name='few_a', config='x', baseline='few_base')])
+    report = str(tmp_path / 'report.md')
+    text = sweep.report(spec, sweep.collect(out, spec['settings']), out, report, 'cmd')
+    assert '| base | 2.00 +- 1.00 | 3 |  |' in _row(text, 'base')
+    # gain 4 - 2 = +2, s.e. = sqrt(4/3 + 1/3)
+    assert f'| a | 4.00 +- 2.00 | 3 | +2.00 +- {math.sqrt(5 / 3):.2f} |' in _row(text, 'a')
+    assert '(not run)' in _row(text, 'missing')
+    # its own baseline, not the spec's: +2 over few_base, s.e. sqrt(2/2 + 0)
+    assert '| few_a | 12.00 +- 1.41 | 2 | +2.00 +- 1.00 |' in _row(text, 'few_a')
+    assert _row(text, 'few_base').split('|')[4].strip() == ''  # no gain over itself
+    assert 'gain over its baseline' in text
+    assert open(report).read() == text and osp.getsize(str(tmp_path / 'report.png')) > 1000
+
+
+def test_lock_of_a_live_process_is_respected_and_a_dead_one_taken_over(tmp_path):
+    lock = str(tmp_path / '.lock')
+    with open(lock, 'w') as f:
+        f.write(str(os.getpid()))
+    assert not sweep._take_lock(lock)
+    with open(lock, 'w') as f:
+        f.write('999999999')  # no such process
+    assert sweep._take_lock(lock) and open(lock).read() == str(os.getpid())
+
+
+def test_sweep_trains_tabulates_and_resumes_without_rerunning(tiny_cls, tmp_path, monkeypatch):
+    out = str(tmp_path / 'sweep')
+    spec = dict(metric='accuracy/top1', baseline='lr0.01', common_options=cls_data_options(tiny_cls), settings=[
+        dict(name='lr0.01', config=osp.join(DATA, 'cls_resnet18_tiny.py')),
+        dict(name='lr0', config=osp.join(DATA, 'cls_resnet18_tiny.py'),
+             options=['optim_wrapper.optimizer.lr=0.0', 'optim_wrapper.optimizer.momentum=0.0',
+                      'optim_wrapper.optimizer.weight_decay=0.0'])])
+    report = str(tmp_path / 'report.md')
+    sweep.run_sweep(spec, out, [0], report, 'cmd', log=lambda m: None)
+    for name in ('lr0.01', 'lr0'):
+        run = osp.join(out, name, 'seed0')
+        result = json.load(open(osp.join(run, 'result.json')))
+        assert result['value'] == sweep.last_metric(run, 'accuracy/top1') is not None
+        assert 'randomness.seed=0' in result['command'] and not osp.exists(osp.join(run, '.lock'))
+    assert 'optim_wrapper.optimizer.lr=0.0' in json.load(open(osp.join(out, 'lr0', 'seed0', 'result.json')))['command']
+
+    # a second sweep over the same folder trains nothing: every run is finished
+    def no_training(*a, **k):
+        raise AssertionError('a finished run was trained again')
+    monkeypatch.setattr(sweep.subprocess, 'run', no_training)
+    text = sweep.run_sweep(spec, out, [0], report, 'cmd', log=lambda m: None)
+    assert _row(text, 'lr0').split('|')[3].strip() == '1'
+
+    # a failed run says where its log is and leaves no lock behind
+    monkeypatch.undo()
+    bad = dict(spec, settings=[dict(name='bad', config=osp.join(DATA, 'cls_resnet18_tiny.py'),
+                                    options=['model.backbone.type=NoSuchBackbone'])])
+    with pytest.raises(RuntimeError, match='train.log'):
+        sweep.run_sweep(bad, out, [0], report, 'cmd', log=lambda m: None)
+    assert not osp.exists(osp.join(out, 'bad', 'seed0', '.lock'))
