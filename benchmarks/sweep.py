@@ -1,6 +1,7 @@
 """Run a grid of training settings x seeds through tools/train.py, resumably, and tabulate the metric.
 
     .venv/bin/python benchmarks/sweep.py SPEC.py --out work_dirs/sweeps/NAME [--seeds 0 1 2] [--report FILE.md]
+        [--jobs 2]
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
@@ -178,10 +179,26 @@ def main(argv=None):
     p.add_argument('--out', required=True)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--report', default=None)
+    p.add_argument('--jobs', type=int, default=1,
+                   help='runs trained at once (worker processes sharing the output folder through its locks); '
+                        'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
     a = p.parse_args(argv)
     spec = runpy.run_path(a.spec)
     report_path = a.report or osp.join(a.out, 'report.md')
-    text = run_sweep(spec, a.out, a.seeds, report_path, 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:]))
+    command = 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    helpers = []
+    if a.jobs > 1:
+        os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
+        me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
+              '--seeds', *map(str, a.seeds)]
+        # the workers log to their runs' train.log; their tables would repeat this one
+        helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
+    text = run_sweep(spec, a.out, a.seeds, report_path, command)
+    if helpers:
+        failed = [h for h in helpers if h.wait() != 0]
+        text = report(spec, collect(out=a.out, settings=spec['settings']), a.out, report_path, command)
+        if failed:
+            raise SystemExit(f'{len(failed)} sweep worker(s) failed; see the train.log of the unfinished runs')
     print(text)
 
 
