@@ -1,5 +1,6 @@
 """tools/train.py on a distillation config: train with validation, export the bare student,
 resume, and evaluate the student with plain mmseg config + tools/test.py."""
+import filecmp
 import os.path as osp
 import re
 
@@ -21,7 +22,7 @@ def test_train_resume_export_and_test_bare_student(tiny_seg, tmp_path):
     ckpt = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu', weights_only=True)
     assert any(k.startswith('entries.cls_c4.projector') for k in ckpt['state_dict'])
     assert not any('teacher' in k for k in ckpt['state_dict'])
-    assert osp.isfile(osp.join(work, 'student_iter_2.pth')) and osp.isfile(osp.join(work, 'student_last.pth'))
+    assert filecmp.cmp(osp.join(work, 'student_iter_2.pth'), osp.join(work, 'student_last.pth'), shallow=False)
 
     proc = run_tool('train', cfg, '--work-dir', work, '--resume', '--cfg-options', *data, 'train_cfg.max_iters=4')
     assert re.search(r'resumed epoch: \d+, iter: 2', proc.stdout + proc.stderr)

@@ -1,6 +1,7 @@
 """Exact resume: 4 iterations straight equal 2 iterations, stop, resume, 2 more (student, projectors,
 optimizer state, iteration count), on CPU with deterministic settings; and a crash while saving leaves
 the previous checkpoint loadable."""
+import os
 import os.path as osp
 
 import pytest
@@ -52,3 +53,19 @@ def test_crash_while_saving_keeps_previous_file(tmp_path):
         atomic_torch_save({'w': torch.zeros(3), 'x': Boom()}, path)
     assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ['student_last.pth']  # no temporary file left
+
+
+@pytest.mark.parametrize('links', [True, False])
+def test_student_last_is_replaced_whole(tmp_path, monkeypatch, links):
+    from mmcrosskd.utils import checkpoint
+    if not links:  # a file system without hard links: a copy
+        monkeypatch.setattr(checkpoint.os, 'link', lambda *a: (_ for _ in ()).throw(OSError('no links')))
+    last = str(tmp_path / 'student_last.pth')
+    for step in (1, 2):
+        src = str(tmp_path / f'student_iter_{step}.pth')
+        checkpoint.atomic_torch_save({'w': torch.full((3, ), float(step))}, src)
+        checkpoint.atomic_link_or_copy(src, last)
+        assert torch.equal(torch.load(last, weights_only=True)['w'], torch.full((3, ), float(step)))
+    assert os.path.samefile(last, src) == links
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['student_iter_1.pth', 'student_iter_2.pth',
+                                                          'student_last.pth']

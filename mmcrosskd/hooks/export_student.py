@@ -6,7 +6,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
 from ..registry import HOOKS
-from ..utils.checkpoint import atomic_torch_save, student_state_dict
+from ..utils.checkpoint import atomic_link_or_copy, atomic_torch_save, student_state_dict
 
 
 def export_student(checkpoint, path):
@@ -36,7 +36,8 @@ class ExportStudentHook(Hook):
     Args:
         filename_tmpl (str): file name template, filled with the step number.
             Default ``'student_{}_{}.pth'`` (``student_iter_100.pth``, ``student_epoch_3.pth``).
-        last_link (bool): also write ``student_last.pth`` (a copy of the newest). Default True.
+        last_link (bool): also write ``student_last.pth`` (a hard link to the newest, or a copy where
+            the file system has no links). Default True.
     """
 
     priority = 'VERY_LOW'
@@ -54,5 +55,6 @@ class ExportStudentHook(Hook):
         path = osp.join(runner.work_dir, self.filename_tmpl.format(unit, step))
         export_student(checkpoint, path)
         if self.last_link:
-            export_student(checkpoint, osp.join(runner.work_dir, 'student_last.pth'))
+            # the same file under a second name: no second serialisation of the weights
+            atomic_link_or_copy(path, osp.join(runner.work_dir, 'student_last.pth'))
         runner.logger.info(f'bare student written to {path}')

@@ -3,6 +3,7 @@ import os
 import os.path as osp
 import pickle
 import re
+import shutil
 import tempfile
 from collections import OrderedDict
 
@@ -96,6 +97,31 @@ def atomic_torch_save(obj, path):
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def atomic_link_or_copy(src, dst):
+    """Make ``dst`` the same file as ``src``: a hard link, or a copy where links are not supported.
+
+    Any earlier ``dst`` is replaced only once the new one is complete.
+
+    Args:
+        src (str): an existing file.
+        dst (str): the second name.
+    """
+    folder = osp.dirname(osp.abspath(dst))
+    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+    os.close(fd)
+    os.remove(tmp)
+    try:
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
