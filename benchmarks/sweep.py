@@ -1,7 +1,7 @@
 """Run a grid of training settings x seeds through tools/train.py, resumably, and tabulate the metric.
 
     .venv/bin/python benchmarks/sweep.py SPEC.py --out work_dirs/sweeps/NAME [--seeds 0 1 2] [--report FILE.md]
-        [--jobs 2]
+        [--jobs 2] [--only 'inv_*' no_distillation]
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
@@ -13,6 +13,7 @@ seed's value, and a PNG chart next to it.
 """
 import argparse
 import datetime
+import fnmatch
 import glob
 import json
 import math
@@ -163,11 +164,21 @@ def plot(rows, names, metric, path, title):
     plt.close(fig)
 
 
-def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True)):
+def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True), only=None):
+    """Train every (setting, seed) not yet finished, seed-major, and write the report after each run.
+
+    ``only`` (shell patterns of setting names) restricts what is trained, e.g. more seeds for a few settings;
+    the report still covers every setting of the spec.
+    """
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
+    names = [s['name'] for s in spec['settings']]
+    for pattern in only or ():
+        if not fnmatch.filter(names, pattern):
+            raise ValueError(f'--only {pattern!r} matches no setting; the settings are: {", ".join(names)}')
+    chosen = [s for s in spec['settings'] if not only or any(fnmatch.fnmatchcase(s['name'], p) for p in only)]
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
-        for s in spec['settings']:
+        for s in chosen:
             run_one(s, seed, out, common, metric, log)
             report(spec, collect(out, spec['settings']), out, report_path, command)
     return report(spec, collect(out, spec['settings']), out, report_path, command)
@@ -179,6 +190,8 @@ def main(argv=None):
     p.add_argument('--out', required=True)
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--report', default=None)
+    p.add_argument('--only', nargs='+', default=None, metavar='PATTERN',
+                   help='train only the settings whose names match (shell patterns); the report keeps them all')
     p.add_argument('--jobs', type=int, default=1,
                    help='runs trained at once (worker processes sharing the output folder through its locks); '
                         'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
@@ -190,10 +203,10 @@ def main(argv=None):
     if a.jobs > 1:
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
         me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
-              '--seeds', *map(str, a.seeds)]
+              '--seeds', *map(str, a.seeds)] + (['--only', *a.only] if a.only else [])
         # the workers log to their runs' train.log; their tables would repeat this one
         helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
-    text = run_sweep(spec, a.out, a.seeds, report_path, command)
+    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only)
     if helpers:
         failed = [h for h in helpers if h.wait() != 0]
         text = report(spec, collect(out=a.out, settings=spec['settings']), a.out, report_path, command)

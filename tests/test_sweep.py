@@ -101,3 +101,10 @@ def test_jobs_share_one_sweep(tiny_cls, tmp_path):
     results = sweep.collect(out, [dict(name='a'), dict(name='b')])
     assert sorted((r['setting'], r['seed']) for r in results) == [('a', 0), ('a', 1), ('b', 0), ('b', 1)]
     assert all(_row(open(report).read(), n).split('|')[3].strip() == '2' for n in 'ab')
+
+    # more seeds for one setting only; the table keeps both
+    sweep.main([str(spec), '--out', out, '--report', report, '--seeds', '2', '--only', 'b*'])
+    text = open(report).read()
+    assert _row(text, 'a').split('|')[3].strip() == '2' and _row(text, 'b').split('|')[3].strip() == '3'
+    with pytest.raises(ValueError, match='the settings are: a, b'):
+        sweep.main([str(spec), '--out', out, '--seeds', '2', '--only', 'c'])

@@ -52,3 +52,12 @@ settings = reproduce.settings(demo_teacher.ensure_teacher()) + [
     teacher_free('tf_weight0.01', 'SpectralTailLoss(energy=0.9, normalized), weight 0.01',
                  f'{LOSS}.loss_weight=0.01'),
 ]
+
+# The over-fitting regime: the first 100 training scenes for 600 iterations (48 epochs), its own baseline.
+FEW = ['train_dataloader.dataset.max_samples=100', 'train_cfg.max_iters=600', 'train_cfg.val_interval=600',
+       'param_scheduler.0.end=600', 'default_hooks.checkpoint.interval=600']
+for s in reproduce.settings(demo_teacher.ensure_teacher()):
+    if s['name'] in ('no_distillation', 'traditional_trained', 'inverted_trained', 'teacher_free'):
+        settings.append(dict(s, name=f"few_{s['name']}", options=FEW + s.get('options', []),
+                             baseline='few_no_distillation',
+                             description=f"{s['description']}; 100 training scenes, 600 iterations"))
