@@ -15,9 +15,11 @@ KD = reproduce.KD_CONFIG
 TF = 'configs/quickstart/fcn_r18-d8_scenes-64px_teacher-free.py'
 trained = reproduce.trained_teacher(demo_teacher.ensure_teacher())
 LOSS = 'model.distill.0.loss'
+ORTHOGONAL = ['model.distill.0.projector._delete_=True', 'model.distill.0.projector.direction=inverted',
+              'model.distill.0.projector.init=orthogonal']
 
 
-def inverted(name, description, *options):
+def with_teacher(name, description, *options):
     return dict(name=name, config=KD, options=trained + list(options), description=description)
 
 
@@ -32,19 +34,17 @@ common_options = reproduce.common_options()
 # At weight 1 the three normalisations start at 0.0038 (l2), 1.75 (none) and 1.99 (bn) on this pair, so
 # weight 0.1 for none/bn puts them where l2 with weight 50 starts (~0.19).
 settings = reproduce.settings(demo_teacher.ensure_teacher()) + [
-    inverted('inv_weight5', 'inverted, L2-normalised, weight 5', f'{LOSS}.loss_weight=5.0'),
-    inverted('inv_weight500', 'inverted, L2-normalised, weight 500', f'{LOSS}.loss_weight=500.0'),
-    inverted('inv_raw', 'inverted, raw features (normalize=None), weight 0.1',
+    with_teacher('inv_weight5', 'inverted, L2-normalised, weight 5', f'{LOSS}.loss_weight=5.0'),
+    with_teacher('inv_weight500', 'inverted, L2-normalised, weight 500', f'{LOSS}.loss_weight=500.0'),
+    with_teacher('inv_raw', 'inverted, raw features (normalize=None), weight 0.1',
              f'{LOSS}.normalize=None', f'{LOSS}.loss_weight=0.1'),
-    inverted('inv_bn', 'inverted, BatchNorm-standardised features (no affine), weight 0.1',
+    with_teacher('inv_bn', 'inverted, BatchNorm-standardised features (no affine), weight 0.1',
              f'{LOSS}.normalize=bn', f'{LOSS}.loss_weight=0.1'),
-    inverted('inv_student_stage3', 'inverted, student stage 3 (backbone[2], 256 ch) <- teacher layer3',
+    with_teacher('inv_student_stage3', 'inverted, student stage 3 (backbone[2], 256 ch) <- teacher layer3',
              'model.distill.0.student=backbone[2]'),
-    inverted('inv_teacher_layer4', 'inverted, student stage 4 <- teacher layer4 (512 ch)',
+    with_teacher('inv_teacher_layer4', 'inverted, student stage 4 <- teacher layer4 (512 ch)',
              'model.distill.0.teacher=cls:backbone.layer4'),
-    inverted('inv_orthogonal', 'inverted, orthogonal projector init',
-             'model.distill.0.projector._delete_=True', 'model.distill.0.projector.direction=inverted',
-             'model.distill.0.projector.init=orthogonal'),
+    with_teacher('inv_orthogonal', 'inverted, orthogonal projector init', *ORTHOGONAL),
     teacher_free('tf_k32', 'SpectralTailLoss(k=32, normalized), weight 0.1',
                  f'{LOSS}.energy=None', f'{LOSS}.k=32'),
     teacher_free('tf_k128', 'SpectralTailLoss(k=128, normalized), weight 0.1',
@@ -61,3 +61,12 @@ for s in reproduce.settings(demo_teacher.ensure_teacher()):
         settings.append(dict(s, name=f"few_{s['name']}", options=FEW + s.get('options', []),
                              baseline='few_no_distillation',
                              description=f"{s['description']}; 100 training scenes, 600 iterations"))
+
+# Second round, from the first seeds: the teacher's last stage was the best tap, so it gets its traditional
+# twin (the fair inverted-vs-traditional comparison) and a combination with the orthogonal init.
+settings += [
+    with_teacher('trad_teacher_layer4', 'traditional, student stage 4 -> teacher layer4 (512 ch)',
+             'model.distill.0.teacher=cls:backbone.layer4', 'model.distill.0.projector=traditional'),
+    with_teacher('inv_teacher_layer4_orthogonal', 'inverted, student stage 4 <- teacher layer4, orthogonal init',
+             'model.distill.0.teacher=cls:backbone.layer4', *ORTHOGONAL),
+]
