@@ -57,7 +57,7 @@ settings = reproduce.settings(demo_teacher.ensure_teacher()) + [
 FEW = ['train_dataloader.dataset.max_samples=100', 'train_cfg.max_iters=600', 'train_cfg.val_interval=600',
        'param_scheduler.0.end=600', 'default_hooks.checkpoint.interval=600']
 for s in reproduce.settings(demo_teacher.ensure_teacher()):
-    if s['name'] in ('no_distillation', 'traditional_trained', 'inverted_trained', 'teacher_free'):
+    if s['name'] in ('no_distillation', 'inverted_trained', 'teacher_free'):
         settings.append(dict(s, name=f"few_{s['name']}", options=FEW + s.get('options', []),
                              baseline='few_no_distillation',
                              description=f"{s['description']}; 100 training scenes, 600 iterations"))
