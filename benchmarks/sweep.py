@@ -1,7 +1,7 @@
 """Run a grid of training settings x seeds through tools/train.py, resumably, and tabulate the metric.
 
     .venv/bin/python benchmarks/sweep.py SPEC.py --out work_dirs/sweeps/NAME [--seeds 0 1 2] [--report FILE.md]
-        [--jobs 2] [--only 'inv_*' no_distillation]
+        [--jobs 2] [--only 'inv_*' no_distillation] [--report-only]
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
@@ -192,6 +192,8 @@ def main(argv=None):
     p.add_argument('--report', default=None)
     p.add_argument('--only', nargs='+', default=None, metavar='PATTERN',
                    help='train only the settings whose names match (shell patterns); the report keeps them all')
+    p.add_argument('--report-only', action='store_true',
+                   help='train nothing: write the table and chart from the runs already finished')
     p.add_argument('--jobs', type=int, default=1,
                    help='runs trained at once (worker processes sharing the output folder through its locks); '
                         'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
@@ -199,6 +201,9 @@ def main(argv=None):
     spec = runpy.run_path(a.spec)
     report_path = a.report or osp.join(a.out, 'report.md')
     command = 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    if a.report_only:
+        print(report(spec, collect(a.out, spec['settings']), a.out, report_path, command))
+        return
     helpers = []
     if a.jobs > 1:
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
