@@ -319,6 +319,28 @@ def test_nonfinite_loss(mode):
         assert d.entries['kd'].projector.proj.weight.grad is not None
 
 
+def test_kd_term_too_large_for_the_task_loss_warns_once(recwarn):
+    entry = dict(name='kd', student='backbone[3]', teacher='cls:backbone.layer4',
+                 loss=dict(type='FeatureL2Loss', loss_weight=1e4, normalize='l2'))
+    d = build(distill=[entry]).train()
+    x, samples = seg_batch()
+    losses = d(x, samples, mode='loss')
+    task = sum(float(v) for k, v in losses.items() if 'loss' in k and k != 'loss_kd_kd')
+    ratio = float(losses['loss_kd_kd']) / task
+    assert ratio > 0.5
+    msgs = [str(w.message) for w in recwarn if 'x the task loss' in str(w.message)]
+    assert msgs == [f'loss_kd_kd starts at {ratio:.2f} x the task loss (> max_kd_ratio=0.5): on the quick-start '
+                    'task a term at 0.75 x cost 3 mIoU (docs/tuning.md); consider a lower loss_weight']
+    recwarn.clear()
+    d(x, samples, mode='loss')  # checked once only
+    assert not [w for w in recwarn if 'x the task loss' in str(w.message)]
+    # a small term, or the check turned off: no warning
+    for kw in (dict(distill=[dict(entry, loss=dict(entry['loss'], loss_weight=1.0))]),
+               dict(distill=[entry], max_kd_ratio=None)):
+        build(**kw).train()(x, samples, mode='loss')
+        assert not [w for w in recwarn if 'x the task loss' in str(w.message)]
+
+
 def test_top_level_data_preprocessor_goes_to_the_student():
     """mmpretrain configs keep data_preprocessor at top level; the Runner passes it to the outer model."""
     student = dict(_scope_='mmpretrain', type='ImageClassifier', backbone=dict(type='ResNet', depth=18),

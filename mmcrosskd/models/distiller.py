@@ -105,6 +105,10 @@ class CrossTaskDistiller(BaseModel):
             naming the entry and iteration) or ``'skip'`` (drop the term for that step, with a warning).
         truncate_teachers (bool): stop each teacher's forward after its last tapped module.
             Default True.
+        max_kd_ratio (float, optional): at the first training step, log each distillation term as a
+            fraction of the student's task loss and warn when one exceeds this. Default 0.5: on the
+            quick-start task a term starting at 0.75 of the task loss cost 3 mIoU, one at 0.075 cost
+            nothing (docs/tuning.md). None turns the check off.
         init_cfg (dict, optional): passed to ``BaseModel``.
         data_preprocessor (dict, optional): used as the student's preprocessor when the student
             config has none (the Runner passes a config's top-level ``data_preprocessor`` here, as
@@ -112,8 +116,11 @@ class CrossTaskDistiller(BaseModel):
     """
 
     def __init__(self, student, teachers=None, distill=(), projector='inverted', dry_run_size=(64, 64),
-                 nonfinite='raise', truncate_teachers=True, init_cfg=None, data_preprocessor=None):
+                 nonfinite='raise', truncate_teachers=True, max_kd_ratio=0.5, init_cfg=None,
+                 data_preprocessor=None):
         super().__init__(init_cfg=init_cfg)
+        self.max_kd_ratio = max_kd_ratio
+        self._scale_checked = max_kd_ratio is None
         if nonfinite not in ('raise', 'skip'):
             raise ValueError(f"nonfinite must be 'raise' or 'skip', got {nonfinite!r}")
         self.nonfinite = nonfinite
@@ -299,7 +306,27 @@ class CrossTaskDistiller(BaseModel):
             if key in losses:
                 raise KeyError(f'the student already returns a loss named {key!r}')
             losses[key] = value
+        if not self._scale_checked and self.training:
+            self._scale_checked = True
+            self._check_kd_scale(losses)
         return losses
+
+    def _check_kd_scale(self, losses):
+        """Once: how large each distillation term starts, relative to the task loss."""
+        def total(value):
+            return float(sum(v.detach().sum() for v in value)) if isinstance(value, (list, tuple)) \
+                else float(value.detach().sum())
+        task = sum(total(v) for k, v in losses.items() if 'loss' in k and not k.startswith('loss_kd_'))
+        if task <= 0:
+            return
+        ratios = {k: total(v) / task for k, v in losses.items() if k.startswith('loss_kd_')}
+        print_log('distillation terms at the first step, as fractions of the task loss '
+                  f'({task:.4g}): ' + ', '.join(f'{k} {r:.3g}' for k, r in ratios.items()), logger='current')
+        for k, r in ratios.items():
+            if r > self.max_kd_ratio:
+                warnings.warn(f'{k} starts at {r:.2f} x the task loss (> max_kd_ratio={self.max_kd_ratio}): '
+                              'on the quick-start task a term at 0.75 x cost 3 mIoU (docs/tuning.md); '
+                              'consider a lower loss_weight')
 
     def keep_features(self, flag=True):
         """Keep the next training steps' (student, aligned teacher) features per entry in
