@@ -24,7 +24,8 @@ def with_teacher(name, description, *options):
 
 
 def teacher_free(name, description, *options):
-    return dict(name=name, config=TF, options=list(options), description=description)
+    return dict(name=name, config=TF, options=reproduce.TEACHER_FREE_SETTING + list(options),
+                description=description)
 
 
 title = 'Tuning sweep: classification teacher -> segmentation student (garment scenes, 500 iterations)'
