@@ -164,6 +164,15 @@ def plot(rows, names, metric, path, title):
     plt.close(fig)
 
 
+def select(settings, only):
+    """The settings whose names match one of the shell patterns ``only`` (all when it is empty)."""
+    names = [s['name'] for s in settings]
+    for pattern in only or ():
+        if not fnmatch.filter(names, pattern):
+            raise ValueError(f'--only {pattern!r} matches no setting; the settings are: {", ".join(names)}')
+    return [s for s in settings if not only or any(fnmatch.fnmatchcase(s['name'], p) for p in only)]
+
+
 def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True), only=None):
     """Train every (setting, seed) not yet finished, seed-major, and write the report after each run.
 
@@ -172,11 +181,7 @@ def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg,
     """
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
-    names = [s['name'] for s in spec['settings']]
-    for pattern in only or ():
-        if not fnmatch.filter(names, pattern):
-            raise ValueError(f'--only {pattern!r} matches no setting; the settings are: {", ".join(names)}')
-    chosen = [s for s in spec['settings'] if not only or any(fnmatch.fnmatchcase(s['name'], p) for p in only)]
+    chosen = select(spec['settings'], only)
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
         for s in chosen:
             run_one(s, seed, out, common, metric, log)
@@ -188,21 +193,27 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('spec')
     p.add_argument('--out', required=True)
-    p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
+    p.add_argument('--seeds', type=int, nargs='+', default=None, help='default 0 1 2')
     p.add_argument('--report', default=None)
     p.add_argument('--only', nargs='+', default=None, metavar='PATTERN',
                    help='train only the settings whose names match (shell patterns); the report keeps them all')
     p.add_argument('--report-only', action='store_true',
-                   help='train nothing: write the table and chart from the runs already finished')
+                   help='train nothing: write the table and chart from the runs already finished (of the '
+                        'given --seeds and --only settings)')
     p.add_argument('--jobs', type=int, default=1,
                    help='runs trained at once (worker processes sharing the output folder through its locks); '
                         'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
     a = p.parse_args(argv)
+    seeds_given = a.seeds is not None
+    a.seeds = a.seeds if seeds_given else [0, 1, 2]
     spec = runpy.run_path(a.spec)
     report_path = a.report or osp.join(a.out, 'report.md')
     command = 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
-    if a.report_only:
-        print(report(spec, collect(a.out, spec['settings']), a.out, report_path, command))
+    if a.report_only:  # of the given --seeds (all finished ones when --seeds is not given) and --only
+        chosen = select(spec['settings'], a.only)
+        seeds = set(a.seeds) if seeds_given else None
+        results = [r for r in collect(a.out, chosen) if seeds is None or r['seed'] in seeds]
+        print(report(dict(spec, settings=chosen), results, a.out, report_path, command))
         return
     helpers = []
     if a.jobs > 1:

@@ -108,9 +108,13 @@ def test_jobs_share_one_sweep(tiny_cls, tmp_path):
     assert _row(text, 'a').split('|')[3].strip() == '2' and _row(text, 'b').split('|')[3].strip() == '3'
     # the table again from disk, training nothing
     os.remove(report)
-    sweep.main([str(spec), '--out', out, '--report', report, '--seeds', '3', '--report-only'])
+    sweep.main([str(spec), '--out', out, '--report', report, '--report-only'])  # every finished seed
     def table(t):
         return [line for line in t.splitlines() if not line.startswith('Command:')]
     assert table(open(report).read()) == table(text)
+    # ... or of chosen seeds and settings only
+    sweep.main([str(spec), '--out', out, '--report', report, '--seeds', '0', '--only', 'b', '--report-only'])
+    text = open(report).read()
+    assert _row(text, 'b').split('|')[3].strip() == '1' and '| a |' not in text
     with pytest.raises(ValueError, match='the settings are: a, b'):
         sweep.main([str(spec), '--out', out, '--seeds', '2', '--only', 'c'])
