@@ -13,9 +13,9 @@ def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.jo
     if not osp.isfile(ckpt):
         sys.path.insert(0, ROOT)
         from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist
+        from mmcrosskd.runner_utils import data_root_options
         prepare_fashion_mnist(data)
-        cls_root = osp.join(data, 'cls')
-        opts = [f'{k}_dataloader.dataset.data_root={cls_root}' for k in ('train', 'val', 'test')]
+        opts = data_root_options(osp.join(data, 'cls'))
         subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
                         osp.join(ROOT, 'configs', 'quickstart', 'resnet18_fashionmnist-32px_cls.py'),
                         '--work-dir', osp.dirname(ckpt), '--cfg-options', *opts], check=True, cwd=ROOT)

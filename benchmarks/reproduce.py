@@ -58,7 +58,8 @@ def settings(teacher_ckpt):
 def common_options(data=DEFAULT_DATA, iters=500):
     """The overrides every run of the reproduction shares: data location and a schedule of ``iters``."""
     seg_root = osp.join(data, 'scenes')
-    return [f'{k}_dataloader.dataset.data_root={seg_root}' for k in ('train', 'val', 'test')] + [
+    from mmcrosskd.runner_utils import data_root_options
+    return data_root_options(seg_root) + [
         f'train_cfg.max_iters={iters}', f'train_cfg.val_interval={iters}', f'param_scheduler.0.end={iters}',
         f'default_hooks.checkpoint.interval={iters}', 'custom_hooks=[]']
 

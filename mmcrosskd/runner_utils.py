@@ -54,6 +54,11 @@ def load_config(path, cfg_options=None, work_dir=None):
     return cfg
 
 
+def data_root_options(root):
+    """``--cfg-options`` strings that point the train, val and test datasets at ``root``."""
+    return [f'{split}_dataloader.dataset.data_root={root}' for split in ('train', 'val', 'test')]
+
+
 def read_scalars(work_dir, newest_run_only=False):
     """The entries of mmengine's ``<work_dir>/<timestamp>/vis_data/scalars.json`` logs, oldest run first.
 

@@ -59,8 +59,8 @@ def tiny_cls(tmp_path_factory):
 
 
 def seg_data_options(root):
-    return [f'train_dataloader.dataset.data_root={root}', f'val_dataloader.dataset.data_root={root}',
-            f'test_dataloader.dataset.data_root={root}']
+    from mmcrosskd.runner_utils import data_root_options
+    return data_root_options(root)
 
 
 def cls_data_options(root):

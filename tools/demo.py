@@ -68,13 +68,13 @@ def main(argv=None):
 
     sys.path.insert(0, ROOT)
     from mmcrosskd.datasets.fashion_mnist import DEFAULT_SOURCE, prepare_fashion_mnist
+    from mmcrosskd.runner_utils import data_root_options
     info = prepare_fashion_mnist(a.data, a.source or DEFAULT_SOURCE, cls_per_split=a.cls_images,
                                  scenes=tuple(a.scenes))
     print(f"[demo] data: {a.data} (classification {info['cls']}, scenes {info['scenes']}; scenes are "
           'composed from real Fashion-MNIST garments)', flush=True)
     cls_root, seg_root = osp.join(a.data, 'cls'), osp.join(a.data, 'scenes')
-    cls_data = [f'{k}_dataloader.dataset.data_root={cls_root}' for k in ('train', 'val', 'test')]
-    seg_data = [f'{k}_dataloader.dataset.data_root={seg_root}' for k in ('train', 'val', 'test')]
+    cls_data, seg_data = data_root_options(cls_root), data_root_options(seg_root)
 
     teacher_dir = osp.join(a.work_dir, 'teacher')
     teacher_ckpt = osp.join(teacher_dir, f'iter_{a.teacher_iters}.pth')

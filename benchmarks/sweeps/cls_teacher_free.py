@@ -9,6 +9,8 @@ Each regime has its own baseline (the student alone in that regime).
 """
 import os.path as osp
 
+from mmcrosskd.runner_utils import data_root_options
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 PLAIN = 'configs/quickstart/resnet18_fashionmnist-32px_cls.py'
 TF = 'configs/quickstart/resnet18_fashionmnist-32px_cls_teacher-free.py'
@@ -17,7 +19,7 @@ CLS_ROOT = osp.join(ROOT, 'data', 'fashion_mnist', 'cls')
 
 title = 'Tuning sweep: teacher-free loss on a Fashion-MNIST classifier (ResNet-18, 32x32)'
 metric = 'accuracy/top1'
-common_options = [f'{k}_dataloader.dataset.data_root={CLS_ROOT}' for k in ('train', 'val', 'test')] + [
+common_options = data_root_options(CLS_ROOT) + [
     'custom_hooks=[]']
 
 

@@ -13,7 +13,9 @@ import demo_teacher
 
 KD = reproduce.KD_CONFIG
 TF = 'configs/quickstart/fcn_r18-d8_scenes-64px_teacher-free.py'
-trained = reproduce.trained_teacher(demo_teacher.ensure_teacher())
+TEACHER = demo_teacher.ensure_teacher()
+REPRODUCTION = reproduce.settings(TEACHER)
+trained = reproduce.trained_teacher(TEACHER)
 LOSS = 'model.distill.0.loss'
 ORTHOGONAL = ['model.distill.0.projector._delete_=True', 'model.distill.0.projector.direction=inverted',
               'model.distill.0.projector.init=orthogonal']
@@ -34,17 +36,17 @@ baseline = 'no_distillation'
 common_options = reproduce.common_options()
 # At weight 1 the three normalisations start at 0.0038 (l2), 1.75 (none) and 1.99 (bn) on this pair, so
 # weight 0.1 for none/bn puts them where l2 with weight 50 starts (~0.19).
-settings = reproduce.settings(demo_teacher.ensure_teacher()) + [
+settings = REPRODUCTION + [
     with_teacher('inv_weight5', 'inverted, L2-normalised, weight 5', f'{LOSS}.loss_weight=5.0'),
     with_teacher('inv_weight500', 'inverted, L2-normalised, weight 500', f'{LOSS}.loss_weight=500.0'),
     with_teacher('inv_raw', 'inverted, raw features (normalize=None), weight 0.1',
-             f'{LOSS}.normalize=None', f'{LOSS}.loss_weight=0.1'),
+                 f'{LOSS}.normalize=None', f'{LOSS}.loss_weight=0.1'),
     with_teacher('inv_bn', 'inverted, BatchNorm-standardised features (no affine), weight 0.1',
-             f'{LOSS}.normalize=bn', f'{LOSS}.loss_weight=0.1'),
+                 f'{LOSS}.normalize=bn', f'{LOSS}.loss_weight=0.1'),
     with_teacher('inv_student_stage3', 'inverted, student stage 3 (backbone[2], 256 ch) <- teacher layer3',
-             'model.distill.0.student=backbone[2]'),
+                 'model.distill.0.student=backbone[2]'),
     with_teacher('inv_teacher_layer4', 'inverted, student stage 4 <- teacher layer4 (512 ch)',
-             'model.distill.0.teacher=cls:backbone.layer4'),
+                 'model.distill.0.teacher=cls:backbone.layer4'),
     with_teacher('inv_orthogonal', 'inverted, orthogonal projector init', *ORTHOGONAL),
     teacher_free('tf_k32', 'SpectralTailLoss(k=32, normalized), weight 0.1',
                  f'{LOSS}.energy=None', f'{LOSS}.k=32'),
@@ -57,7 +59,7 @@ settings = reproduce.settings(demo_teacher.ensure_teacher()) + [
 # The over-fitting regime: the first 100 training scenes for 600 iterations (48 epochs), its own baseline.
 FEW = ['train_dataloader.dataset.max_samples=100', 'train_cfg.max_iters=600', 'train_cfg.val_interval=600',
        'param_scheduler.0.end=600', 'default_hooks.checkpoint.interval=600']
-for s in reproduce.settings(demo_teacher.ensure_teacher()):
+for s in REPRODUCTION:
     if s['name'] in ('no_distillation', 'inverted_trained', 'teacher_free'):
         settings.append(dict(s, name=f"few_{s['name']}", options=FEW + s.get('options', []),
                              baseline='few_no_distillation',
@@ -67,7 +69,7 @@ for s in reproduce.settings(demo_teacher.ensure_teacher()):
 # twin (the fair inverted-vs-traditional comparison) and a combination with the orthogonal init.
 settings += [
     with_teacher('trad_teacher_layer4', 'traditional, student stage 4 -> teacher layer4 (512 ch)',
-             'model.distill.0.teacher=cls:backbone.layer4', 'model.distill.0.projector=traditional'),
+                 'model.distill.0.teacher=cls:backbone.layer4', 'model.distill.0.projector=traditional'),
     with_teacher('inv_teacher_layer4_orthogonal', 'inverted, student stage 4 <- teacher layer4, orthogonal init',
-             'model.distill.0.teacher=cls:backbone.layer4', *ORTHOGONAL),
+                 'model.distill.0.teacher=cls:backbone.layer4', *ORTHOGONAL),
 ]

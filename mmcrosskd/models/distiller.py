@@ -313,13 +313,12 @@ class CrossTaskDistiller(BaseModel):
 
     def _check_kd_scale(self, losses):
         """Once: how large each distillation term starts, relative to the task loss."""
-        def total(value):
-            return float(sum(v.detach().sum() for v in value)) if isinstance(value, (list, tuple)) \
-                else float(value.detach().sum())
-        task = sum(total(v) for k, v in losses.items() if 'loss' in k and not k.startswith('loss_kd_'))
+        _, log_vars = self.parse_losses(losses)  # reduced as the optimiser sees them
+        task = sum(float(v) for k, v in log_vars.items() if k != 'loss' and 'loss' in k
+                   and not k.startswith('loss_kd_'))
         if task <= 0:
             return
-        ratios = {k: total(v) / task for k, v in losses.items() if k.startswith('loss_kd_')}
+        ratios = {k: float(v) / task for k, v in log_vars.items() if k.startswith('loss_kd_')}
         print_log('distillation terms at the first step, as fractions of the task loss '
                   f'({task:.4g}): ' + ', '.join(f'{k} {r:.3g}' for k, r in ratios.items()), logger='current')
         for k, r in ratios.items():

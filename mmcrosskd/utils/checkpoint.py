@@ -1,4 +1,5 @@
 """Checkpoint helpers: safe teacher loading, atomic writes, the bare student's weights."""
+import contextlib
 import os
 import os.path as osp
 import pickle
@@ -83,24 +84,32 @@ def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsa
     return state
 
 
-def atomic_torch_save(obj, path):
-    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
-
-    A crash while saving leaves any earlier file at ``path`` intact.
-    """
+@contextlib.contextmanager
+def _replaced_whole(path):
+    """Yield a temporary name in ``path``'s folder; on success rename it over ``path``, on any failure remove
+    it, so ``path`` is either its earlier file or the complete new one."""
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
+    os.close(fd)
     try:
-        with os.fdopen(fd, 'wb') as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
+
+
+def atomic_torch_save(obj, path):
+    """``torch.save`` to a temporary file in the same folder, then rename over ``path``.
+
+    A crash while saving leaves any earlier file at ``path`` intact.
+    """
+    with _replaced_whole(path) as tmp, open(tmp, 'wb') as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def atomic_link_or_copy(src, dst):
@@ -112,20 +121,12 @@ def atomic_link_or_copy(src, dst):
         src (str): an existing file.
         dst (str): the second name.
     """
-    folder = osp.dirname(osp.abspath(dst))
-    fd, tmp = tempfile.mkstemp(prefix='.tmp-', suffix='.pth', dir=folder)
-    os.close(fd)
-    os.remove(tmp)
-    try:
+    with _replaced_whole(dst) as tmp:
+        os.remove(tmp)  # os.link needs a free name
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def student_state_dict(state_dict, prefix='student.'):
