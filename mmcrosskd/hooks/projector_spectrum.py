@@ -7,7 +7,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..analysis.decomposition import kd_decomposition, spectrum_stats
+from ..analysis.decomposition import kd_decomposition, spectrum_stats, student_energy_outside
 from ..analysis.plot import plot_spectra
 from ..registry import HOOKS
 
@@ -17,8 +17,12 @@ class ProjectorSpectrumHook(Hook):
     """Every ``interval`` training iterations, for every projector entry of a ``CrossTaskDistiller``,
     write to the visualizer (TensorBoard / local backend, with the other scalars):
 
-    * ``spectrum/<entry>/effective_rank``, ``rank90``, ``rank99``, ``rank``, ``sv_max`` - of the
-      projector matrix;
+    * ``spectrum/<entry>/effective_rank``, ``rank90``, ``rank99``, ``rank``, ``sv_max``, ``sv_min``,
+      ``spread`` (sv_max / sv_min) - of the projector matrix;
+    * for inverted entries: ``spectrum/<entry>/sr_soft90`` and ``sr_soft99``, the fraction of the
+      student's feature energy outside the singular directions of P holding 90% / 99% of its spectrum
+      (:func:`student_energy_outside`): the soft reading of the SR term, non-zero even when P has full
+      rank;
     * for inverted entries with an L2 loss (raw or per-position L2-normalised features):
       ``spectrum/<entry>/kd_total``, ``kd_kt``, ``kd_sr`` and ``sr_fraction``: the decomposition of
       the loss on that iteration's batch (mean reduction, as ``FeatureL2Loss``, before loss_weight).
@@ -62,11 +66,16 @@ class ProjectorSpectrumHook(Hook):
             if entry.projector is None:
                 continue
             stats = spectrum_stats(entry.projector.matrix)
-            for key in ('effective_rank', 'rank90', 'rank99', 'rank'):
+            for key in ('effective_rank', 'rank90', 'rank99', 'rank', 'sv_max', 'sv_min', 'spread'):
                 scalars[f'spectrum/{name}/{key}'] = float(stats[key])
-            scalars[f'spectrum/{name}/sv_max'] = float(stats['singular_values'][0])
             self.history[name].append((step, stats['singular_values'].cpu().numpy()))
             normalize = getattr(entry.loss, 'normalize', 'n/a')
+            if entry.direction == 'inverted' and name in kept:
+                with torch.no_grad():
+                    soft = student_energy_outside(kept[name][0], entry.projector.matrix.T,
+                                                  normalize='l2' if normalize == 'l2' else None)
+                for energy, (_, fraction) in soft.items():
+                    scalars[f'spectrum/{name}/sr_soft{round(energy * 100)}'] = fraction
             exact = (entry.direction == 'inverted' and name in kept and normalize in (None, 'l2')
                      and type(entry.loss).__name__ == 'FeatureL2Loss' and entry.projector.proj.bias is None
                      and entry.projector.norm is None)
