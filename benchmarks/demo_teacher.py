@@ -7,9 +7,14 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_ITERS = 600
 
 
+def teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
+    """Where the teacher checkpoint is (or will be) written."""
+    return osp.join(work_dir, 'teacher', f'iter_{TEACHER_ITERS}.pth')
+
+
 def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
     """Return the teacher checkpoint, training it with ``tools/demo.py``'s settings if it is missing."""
-    ckpt = osp.join(work_dir, 'teacher', f'iter_{TEACHER_ITERS}.pth')
+    ckpt = teacher_checkpoint(work_dir)
     if not osp.isfile(ckpt):
         sys.path.insert(0, ROOT)
         from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist

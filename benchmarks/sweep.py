@@ -5,7 +5,8 @@
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
-``common_options`` (added to every run) and ``title``; a setting may name its own ``baseline``. Each run
+``common_options`` (added to every run), ``title`` and ``prepare(settings)`` (called with the settings about
+to be trained, e.g. to train a teacher they need); a setting may name its own ``baseline``. Each run
 goes to ``<out>/<name>/seed<k>/`` and writes
 ``result.json`` when it finishes; a finished run is never redone, so an interrupted sweep resumes where it
 stopped. The report holds mean +- std per setting, the gain over the baseline with its standard error, every
@@ -43,7 +44,8 @@ def last_metric(work_dir, metric):
 
 def projector_summary(run_dir):
     """The projectors' spectra at the end of a run (from its last checkpoint) and, where the run had a
-    ``ProjectorSpectrumHook``, the first and last logged spectrum scalars (effective rank, spread, SR terms)."""
+    ``ProjectorSpectrumHook``, the first and last logged spectrum scalars (effective rank, spread, SR terms)
+    and the singular values it recorded over training."""
     sys.path.insert(0, ROOT)
     from mmcrosskd.analysis import projector_matrices, spectrum_summary
     from mmcrosskd.runner_utils import read_scalars
@@ -57,6 +59,11 @@ def projector_summary(run_dir):
         except KeyError:  # no projector (a plain student or a teacher-free loss)
             matrices = {}
         summary = {name: dict(final=spectrum_summary(w)) for name, w in matrices.items()}
+    spectra = osp.join(run_dir, 'projector_spectrum.json')
+    if osp.isfile(spectra):
+        with open(spectra) as f:
+            for name, steps in json.load(f).items():
+                summary.setdefault(name, {})['singular_values'] = steps
     logged = [e for e in read_scalars(run_dir) if any(k.startswith('spectrum/') for k in e)]
     for when, record in (('first_logged', logged[:1]), ('last_logged', logged[-1:])):
         for key, value in (record[0].items() if record else ()):
@@ -218,6 +225,8 @@ def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg,
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
     chosen = select(spec['settings'], only)
+    if spec.get('prepare'):
+        spec['prepare'](chosen)
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
         for s in chosen:
             run_one(s, seed, out, common, metric, log, prune)

@@ -1,4 +1,5 @@
 """Log the spectrum of each projector and the KT/SR split of each inverted-projector loss."""
+import json
 import os.path as osp
 from collections import defaultdict
 
@@ -28,7 +29,8 @@ class ProjectorSpectrumHook(Hook):
       the loss on that iteration's batch (mean reduction, as ``FeatureL2Loss``, before loss_weight).
 
     At each checkpoint it draws ``<work_dir>/projector_spectrum.png``: each projector's singular
-    values over training, so one can watch the projector drop teacher directions.
+    values over training, so one can watch the projector drop teacher directions; the values themselves
+    go to ``<work_dir>/projector_spectrum.json`` (``{entry: [[iteration, [singular values]], ...]}``).
 
     Args:
         interval (int): iterations between two measurements. Default 50.
@@ -92,7 +94,12 @@ class ProjectorSpectrumHook(Hook):
             runner.message_hub.update_info('projector_spectrum', scalars)
 
     def _draw(self, runner):
-        if self.plot and self.history and is_main_process():
+        if not (self.history and is_main_process()):
+            return
+        with open(osp.join(runner.work_dir, 'projector_spectrum.json'), 'w') as f:
+            json.dump({name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
+                       for name, steps in self.history.items()}, f)
+        if self.plot:
             path = osp.join(runner.work_dir, 'projector_spectrum.png')
             plot_spectra(dict(self.history), path, title=f'projector spectra up to iter {runner.iter}')
             runner.logger.info(f'projector spectra drawn to {path}')
