@@ -35,11 +35,21 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def last_metric(work_dir, metric):
+def metric_curve(work_dir, metric):
+    """``[[iteration, value], ...]`` of every validation of a run."""
     sys.path.insert(0, ROOT)
     from mmcrosskd.runner_utils import read_scalars
-    values = [e[metric] for e in read_scalars(work_dir) if metric in e]
-    return values[-1] if values else None
+    return [[e.get('step'), e[metric]] for e in read_scalars(work_dir) if metric in e]
+
+
+def last_metric(work_dir, metric):
+    curve = metric_curve(work_dir, metric)
+    return curve[-1][1] if curve else None
+
+
+def summarise_run(run_dir, metric):
+    """What a result.json keeps of a run besides its metric: the validation curve and the projectors."""
+    return dict(curve=metric_curve(run_dir, metric), projectors=projector_summary(run_dir))
 
 
 def projector_summary(run_dir):
@@ -115,7 +125,7 @@ def run_one(setting, seed, out, common, metric, log, prune=False):
     value = last_metric(run_dir, metric)
     result = dict(setting=setting['name'], seed=seed, metric=metric, value=value, seconds=time.time() - t0,
                   command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]),
-                  projectors=projector_summary(run_dir))
+                  **summarise_run(run_dir, metric))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
     if prune:  # the summary above is what the tables need; checkpoints are 10s of MB per run
@@ -134,6 +144,22 @@ def collect(out, settings):
             with open(f) as fh:
                 results.append(json.load(fh))
     return results
+
+
+def refresh(out, settings, metric):
+    """Rewrite the summaries (curve, projector spectra) of finished runs from their run folders, keeping
+    their metric, seed and command: for results written by an older version of this script."""
+    for s in settings:
+        for f in sorted(glob.glob(osp.join(out, s['name'], 'seed*', 'result.json'))):
+            with open(f) as fh:
+                result = json.load(fh)
+            fresh = summarise_run(osp.dirname(f), metric)
+            result['curve'] = fresh['curve'] or result.get('curve', [])
+            old = result.setdefault('projectors', {})
+            for name, parts in fresh['projectors'].items():  # a pruned checkpoint leaves the old 'final'
+                old.setdefault(name, {}).update(parts)
+            with open(f, 'w') as fh:
+                json.dump(result, fh, indent=1)
 
 
 def summarise(values):
@@ -248,6 +274,9 @@ def main(argv=None):
     p.add_argument('--jobs', type=int, default=1,
                    help='runs trained at once (worker processes sharing the output folder through its locks); '
                         'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
+    p.add_argument('--refresh', action='store_true',
+                   help='train nothing: rewrite the curve and projector summaries of finished runs from their '
+                        'folders (logs and projector_spectrum.json; pruned checkpoints give no final spectrum)')
     p.add_argument('--prune', action='store_true',
                    help='delete each finished run\'s checkpoints once its result.json (with the projector '
                         'spectra) is written')
@@ -257,6 +286,9 @@ def main(argv=None):
     spec = runpy.run_path(a.spec)
     report_path = a.report or osp.join(a.out, 'report.md')
     command = 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    if a.refresh:
+        refresh(a.out, select(spec['settings'], a.only), spec.get('metric', 'mIoU'))
+        return
     if a.report_only:  # of the given --seeds (all finished ones when --seeds is not given) and --only
         chosen = select(spec['settings'], a.only)
         seeds = set(a.seeds) if seeds_given else None
