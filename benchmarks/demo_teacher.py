@@ -1,10 +1,13 @@
-"""The quick start's classification teacher, trained once and reused by the demo and the benchmarks."""
+"""The quick start's teachers, trained once and reused by the demo and the benchmarks: the Fashion-MNIST
+classifier (``ensure_teacher``) and the garment-scene segmentor used as a teacher of the depth student
+(``ensure_seg_teacher``)."""
 import os.path as osp
 import subprocess
 import sys
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_ITERS = 600
+SEG_TEACHER_ITERS = 500  # configs/quickstart/fcn_r18-d8_scenes-64px.py's schedule
 
 
 def teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
@@ -23,5 +26,36 @@ def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.jo
         opts = data_root_options(osp.join(data, 'cls'))
         subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
                         osp.join(ROOT, 'configs', 'quickstart', 'resnet18_fashionmnist-32px_cls.py'),
+                        '--work-dir', osp.dirname(ckpt), '--cfg-options', *opts], check=True, cwd=ROOT)
+    return ckpt
+
+
+def ensure_seg_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'),
+                       work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
+    """Return the garment-scene segmentor's checkpoint (the depth student's segmentation teacher), training
+    ``configs/quickstart/fcn_r18-d8_scenes-64px.py`` with its own schedule if it is missing.
+
+    The same as ``python tools/train.py configs/quickstart/fcn_r18-d8_scenes-64px.py --work-dir
+    work_dirs/quickstart/seg_teacher`` after ``python tools/prepare_data.py``.
+
+    Args:
+        data (str): the Fashion-MNIST data folder (``tools/prepare_data.py --out``); prepared if missing.
+        work_dir (str): the quick start's work folder; the checkpoint goes to ``<work_dir>/seg_teacher``.
+
+    Returns:
+        str: the checkpoint path.
+    """
+    ckpt = osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')
+    if not osp.isfile(ckpt):
+        sys.path.insert(0, ROOT)
+        from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist
+        from mmcrosskd.runner_utils import data_root_options
+        prepare_fashion_mnist(data)
+        it = SEG_TEACHER_ITERS  # pinned, so that the checkpoint's name holds if the config's schedule changes
+        opts = data_root_options(osp.join(data, 'scenes')) + [
+            f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.0.end={it}',
+            f'default_hooks.checkpoint.interval={it}']
+        subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'),
+                        osp.join(ROOT, 'configs', 'quickstart', 'fcn_r18-d8_scenes-64px.py'),
                         '--work-dir', osp.dirname(ckpt), '--cfg-options', *opts], check=True, cwd=ROOT)
     return ckpt

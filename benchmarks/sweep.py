@@ -5,9 +5,11 @@
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
-``common_options`` (added to every run), ``title`` and ``prepare(settings)`` (called with the settings about
-to be trained, e.g. to train a teacher they need); a setting may name its own ``baseline``. Each run
-goes to ``<out>/<name>/seed<k>/`` and writes
+``higher_is_better`` (default True; False for errors such as depth's ``'abs_rel'``: the gain column is then
+the baseline minus the setting, so a positive gain is always an improvement), ``digits`` (decimals in the
+table, default 2), ``common_options`` (added to every run), ``title`` and ``prepare(settings)`` (called with
+the settings about to be trained, e.g. to train a teacher they need); a setting may name its own
+``baseline``. Each run goes to ``<out>/<name>/seed<k>/`` and writes
 ``result.json`` when it finishes; a finished run is never redone, so an interrupted sweep resumes where it
 stopped. The report holds mean +- std per setting, the gain over the baseline with its standard error, every
 seed's value, and a PNG chart next to it.
@@ -171,6 +173,8 @@ def summarise(values):
 
 def report(spec, results, out, report_path, command):
     metric = spec.get('metric', 'mIoU')
+    higher = spec.get('higher_is_better', True)
+    digits = spec.get('digits', 2)
     names = [s['name'] for s in spec['settings']]
     rows = {n: [r['value'] for r in results if r['setting'] == n and r['value'] is not None] for n in names}
     base = spec.get('baseline')
@@ -179,7 +183,8 @@ def report(spec, results, out, report_path, command):
     lines = [f"## {spec.get('title', 'Sweep')}", '',
              f'Command: `{command}`  ', f'Machine: {platform.machine()}, {os.cpu_count()} cores; '
              f'{datetime.date.today()}. Runs: `{osp.relpath(out, ROOT)}/<setting>/seed<k>/`.', '',
-             f'| setting | {metric} mean +- std | n | {gain_head} (+- s.e.) | seeds |',
+             f"| setting | {metric} mean +- std{'' if higher else ' (lower is better)'} | n | {gain_head} "
+             f"(+- s.e.{'' if higher else '; baseline minus setting'}) | seeds |",
              '|---|---|---|---|---|']
     for s in spec['settings']:
         vals = rows[s['name']]
@@ -192,15 +197,15 @@ def report(spec, results, out, report_path, command):
         b_mean, b_std, b_n = summarise(rows[ref]) if ref and rows.get(ref) else (None, None, None)
         if b_mean is not None and s['name'] != ref:
             se = math.sqrt((std ** 2 if n > 1 else 0) / n + (b_std ** 2 if b_n > 1 else 0) / b_n)
-            gain = f'{mean - b_mean:+.2f} +- {se:.2f}'
-        lines.append(f"| {s['name']} | {mean:.2f} +- {std:.2f} | {n} | {gain} | "
-                     f"{', '.join(f'{v:.2f}' for v in vals)} |")
+            gain = f'{(mean - b_mean) * (1 if higher else -1):+.{digits}f} +- {se:.{digits}f}'
+        lines.append(f"| {s['name']} | {mean:.{digits}f} +- {std:.{digits}f} | {n} | {gain} | "
+                     f"{', '.join(f'{v:.{digits}f}' for v in vals)} |")
     lines.append('')
     for s in spec['settings']:
         if s.get('description'):
             lines.append(f"- `{s['name']}`: {s['description']}")
     png = osp.splitext(report_path)[0] + '.png'
-    plot(rows, names, metric, png, spec.get('title', 'Sweep'))
+    plot(rows, names, metric if higher else f'{metric} (lower is better)', png, spec.get('title', 'Sweep'))
     lines += ['', f'![chart]({osp.basename(png)})', '']
     os.makedirs(osp.dirname(osp.abspath(report_path)), exist_ok=True)
     with open(report_path, 'w') as f:

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny on-disk datasets and a helper that runs our tools in a subprocess."""
+import gzip
 import os
 import os.path as osp
 import subprocess
@@ -46,6 +47,27 @@ def make_tiny_cls(root, n_per_class=4, size=32, seed=0):
                 img[..., c] += 150
                 _write(osp.join(root, split, f'class{c}', f'{i}.png'), img)
     return root
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in array.shape)
+    with gzip.open(path, 'wb') as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture(scope='session')
+def fashion_source(tmp_path_factory):
+    """Real Fashion-MNIST if installed, else a small stand-in in the same idx format."""
+    real = '/usr/share/datasets/fashion-mnist'
+    if osp.isfile(osp.join(real, 'train-images-idx3-ubyte.gz')):
+        return real
+    d = tmp_path_factory.mktemp('idx')
+    rng = np.random.default_rng(0)
+    for split, n in (('train', 300), ('t10k', 100)):
+        imgs = (rng.random((n, 28, 28)) > 0.5) * rng.integers(50, 255, (n, 28, 28))
+        _write_idx(d / f'{split}-images-idx3-ubyte.gz', imgs)
+        _write_idx(d / f'{split}-labels-idx1-ubyte.gz', rng.integers(0, 10, n))
+    return str(d)
 
 
 @pytest.fixture(scope='session')

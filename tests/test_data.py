@@ -1,5 +1,4 @@
 """Fashion-MNIST preparation: deterministic, disjoint splits, datasets with the right shapes and labels."""
-import gzip
 import json
 import os
 import os.path as osp
@@ -11,25 +10,9 @@ import mmcrosskd  # noqa: F401
 from mmcrosskd.datasets import SCENE_CLASSES, FashionMNISTDataset, GarmentScenesDataset, prepare_fashion_mnist, read_idx
 
 
-def _write_idx(path, array):
-    header = bytes([0, 0, 0x08, array.ndim]) + b''.join(int(d).to_bytes(4, 'big') for d in array.shape)
-    with gzip.open(path, 'wb') as f:
-        f.write(header + array.astype(np.uint8).tobytes())
-
-
 @pytest.fixture(scope='module')
-def source(tmp_path_factory):
-    """Real Fashion-MNIST if installed, else a small stand-in in the same idx format."""
-    real = '/usr/share/datasets/fashion-mnist'
-    if osp.isfile(osp.join(real, 'train-images-idx3-ubyte.gz')):
-        return real
-    d = tmp_path_factory.mktemp('idx')
-    rng = np.random.default_rng(0)
-    for split, n in (('train', 300), ('t10k', 100)):
-        imgs = (rng.random((n, 28, 28)) > 0.5) * rng.integers(50, 255, (n, 28, 28))
-        _write_idx(d / f'{split}-images-idx3-ubyte.gz', imgs)
-        _write_idx(d / f'{split}-labels-idx1-ubyte.gz', rng.integers(0, 10, n))
-    return str(d)
+def source(fashion_source):
+    return fashion_source
 
 
 def _prepare(out, source, seed=0):

@@ -47,6 +47,19 @@ def test_report_mean_std_and_gain_by_hand(tmp_path):
     assert open(report).read() == text and osp.getsize(str(tmp_path / 'report.png')) > 1000
 
 
+def test_report_lower_is_better_gain_sign_and_digits(tmp_path):
+    """An error metric (depth's abs_rel): the gain is baseline minus setting, so lower error shows as +."""
+    out = str(tmp_path / 'sweep')
+    _fake_results(out, {'base': [0.30, 0.32], 'better': [0.25, 0.27], 'worse': [0.40, 0.40]})
+    spec = dict(metric='abs_rel', baseline='base', higher_is_better=False, digits=4,
+                settings=[dict(name=n, config='x') for n in ('base', 'better', 'worse')])
+    text = sweep.report(spec, sweep.collect(out, spec['settings']), out, str(tmp_path / 'r.md'), 'cmd')
+    assert 'abs_rel mean +- std (lower is better)' in text
+    # 0.31 - 0.26 = +0.05, s.e. sqrt(0.0002/2 + 0.0002/2) = 0.0141
+    assert '| better | 0.2600 +- 0.0141 | 2 | +0.0500 +- 0.0141 | 0.2500, 0.2700 |' in _row(text, 'better')
+    assert '| worse | 0.4000 +- 0.0000 | 2 | -0.0900 +- 0.0100 |' in _row(text, 'worse')
+
+
 def test_lock_of_a_live_process_is_respected_and_a_dead_one_taken_over(tmp_path):
     lock = str(tmp_path / '.lock')
     with open(lock, 'w') as f:
