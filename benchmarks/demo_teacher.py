@@ -30,6 +30,11 @@ def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.jo
     return ckpt
 
 
+def seg_teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
+    """Where the garment-scene segmentor's checkpoint is (or will be) written."""
+    return osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')
+
+
 def ensure_seg_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'),
                        work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
     """Return the garment-scene segmentor's checkpoint (the depth student's segmentation teacher), training
@@ -45,7 +50,7 @@ def ensure_seg_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'),
     Returns:
         str: the checkpoint path.
     """
-    ckpt = osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')
+    ckpt = seg_teacher_checkpoint(work_dir)
     if not osp.isfile(ckpt):
         sys.path.insert(0, ROOT)
         from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist
