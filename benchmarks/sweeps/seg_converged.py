@@ -25,7 +25,7 @@ TEACHER = demo_teacher.teacher_checkpoint()
 E = 'model.distill.0'
 TRAINED = [f'model.teachers.cls.checkpoint={TEACHER}']
 RANDOM = ['model.teachers.cls.checkpoint=None', 'model.teachers.cls.seed=0']
-TRAD = ['model.projector=traditional']
+TRAD = ['model.projector=traditional']  # the distiller-level projector of every entry
 LOGL4 = [f'{E}.loss._delete_=True', f'{E}.loss.type=FeatureLogLpLoss', f'{E}.loss.loss_weight=2.0']
 
 

@@ -9,9 +9,10 @@ model = dict(
     teachers=dict(cls=dict(config='configs/quickstart/resnet18_fashionmnist-32px_cls.py',
                            checkpoint=teacher_checkpoint)),
     distill=[
-        dict(name='c4', student='backbone[3]', teacher='cls:backbone.layer4', projector='inverted',
+        dict(name='c4', student='backbone[3]', teacher='cls:backbone.layer4',
              loss=dict(type='FeatureL2Loss', loss_weight=50.0, normalize='l2')),
-    ])
+    ],
+    projector='inverted')  # for every entry: `--cfg-options model.projector=traditional` switches them all
 # The projector's own learning rate and weight decay (mmengine paramwise_cfg; its parameters are
 # `entries.<name>.projector.*`). 1.0 / 1.0: the student's, the default (docs/tuning.md).
 optim_wrapper = dict(paramwise_cfg=dict(custom_keys={'projector': dict(lr_mult=1.0, decay_mult=1.0)}))
