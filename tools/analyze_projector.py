@@ -15,20 +15,17 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
-
 import mmcrosskd  # noqa: E402,F401  (checkpoint allow-list)
 from mmcrosskd.analysis import spectrum_stats  # noqa: E402
 from mmcrosskd.analysis.plot import plot_spectra  # noqa: E402
+from mmcrosskd.utils.checkpoint import read_checkpoint  # noqa: E402
 
 _KEY = re.compile(r'^entries\.(?P<name>[^.]+)\.projector\.proj\.weight$')
 
 
 def projector_matrices(path):
     """``{entry name: (out, in) matrix}`` from a checkpoint file."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path!r}')
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = read_checkpoint(path, 'analyze_projector')
     state = ckpt.get('state_dict', ckpt)
     found = {}
     for key, value in state.items():
@@ -57,6 +54,8 @@ def main(argv=None):
     p.add_argument('checkpoints', nargs='+')
     p.add_argument('--out', default=None, help='PNG path (default: next to the last checkpoint)')
     a = p.parse_args(argv)
+    if a.out and any(osp.realpath(a.out) == osp.realpath(c) for c in a.checkpoints):
+        raise ValueError(f'analyze_projector: --out {a.out!r} is one of the input checkpoints: give a .png path')
     histories = {}
     for i, path in enumerate(a.checkpoints):
         matrices, it = projector_matrices(path)
