@@ -17,7 +17,8 @@ import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; 
 from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
                                     load_config, prepare_cpu_distributed)
 from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
-from mmcrosskd.utils.workdir import latest_good_checkpoint, work_dir_lock  # noqa: E402
+from mmcrosskd.utils.workdir import (last_written_checkpoint, latest_good_checkpoint,  # noqa: E402
+                                     work_dir_lock)
 
 
 def parse_args(argv=None):
@@ -85,9 +86,9 @@ def main(argv=None):
 
 def interrupted_message(runner, when):
     """What a Ctrl-C left behind, and how to continue."""
-    last = runner.message_hub.get_info('last_ckpt')
+    last = last_written_checkpoint(runner.work_dir)
     where = f'the latest complete checkpoint is {last!r}' if last else 'no checkpoint was written yet'
-    return (f'training interrupted (Ctrl-C) at iteration {runner.iter}{" " + when if when else ""}; {where}. '
+    return (f'training interrupted (Ctrl-C) at iteration {runner.iter + 1}{" " + when if when else ""}; {where}. '
             'Continue with the same command plus --resume (it skips damaged checkpoints).')
 
 

@@ -7,11 +7,12 @@ from mmengine.model import is_model_wrapper
 
 from ..registry import HOOKS
 from ..utils.checkpoint import _summarise, nonfinite_entries
+from ..utils.workdir import last_written_checkpoint
 
 
 def _last_good(runner):
-    """The newest checkpoint written so far (mmengine's ``last_ckpt``), for messages."""
-    last = runner.message_hub.get_info('last_ckpt')
+    """The newest checkpoint completely written so far, for messages."""
+    last = last_written_checkpoint(runner.work_dir)
     return f'the last checkpoint written, {last!r}, is intact' if last else 'no checkpoint was written yet'
 
 
@@ -67,7 +68,7 @@ class NonFiniteGuardHook(Hook):
     def before_save_checkpoint(self, runner, checkpoint):
         bad = nonfinite_entries(checkpoint.get('state_dict', {}))
         if bad:
-            raise FloatingPointError(self._message(bad, f'the checkpoint at iteration {runner.iter}', runner))
+            raise FloatingPointError(self._message(bad, f'the checkpoint of iteration {runner.iter + 1}', runner))
 
     @staticmethod
     def _checkpoint_hook(runner):

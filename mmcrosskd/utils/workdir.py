@@ -79,6 +79,19 @@ def work_dir_lock(work_dir, description=''):
                 os.remove(path)
 
 
+def last_written_checkpoint(work_dir):
+    """The checkpoint mmengine last finished writing (its ``last_checkpoint`` record), or None.
+
+    mmengine's message hub names a checkpoint (``last_ckpt``) before writing it; the record file is written
+    after the checkpoint is complete.
+    """
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        return None
+    with open(record) as f:
+        return f.read().strip() or None
+
+
 _STEP = re.compile(r'^(iter|epoch)_(\d+)\.pth$')
 
 
