@@ -183,6 +183,10 @@ def test_4_export_refuses_to_overwrite_its_input(tmp_path):
     assert _digest(src) == before
     out = tool.main([src])
     assert tool.main([src, out]) == out  # an earlier export may be replaced
+    import analyze_projector
+    with pytest.raises(ValueError, match='is one of the input checkpoints'):
+        analyze_projector.main([src, '--out', src])
+    assert _digest(src) == before
     assert torch.equal(torch.load(out, weights_only=True)['state_dict']['w'], torch.ones(2))
 
 
@@ -458,6 +462,24 @@ def test_12_temporaries_of_killed_processes_are_removed(tmp_path):
 
 
 # 13 and mmengine's own misreports ---------------------------------------------------------------------------
+def test_13_no_scalar_conversion_warning_at_the_first_step(monkeypatch):
+    """torch warns once per process when a tensor that requires grad becomes a Python number: spy on the
+    conversions themselves (the warning may already have been used up by another test)."""
+    converted = []
+    for name in ('__float__', 'item'):
+        real = getattr(torch.Tensor, name)
+
+        def spy(self, *args, _real=real, _name=name):
+            if self.requires_grad:
+                converted.append(_name)
+            return _real(self, *args)
+        monkeypatch.setattr(torch.Tensor, name, spy)
+    d = build(distill=[entry()]).train()
+    x, samples = seg_batch()
+    d(x, samples, mode='loss')  # the first step: the size check converts the terms to numbers
+    assert d._scale_checked and converted == []
+
+
 def test_13_demo_progress_lines_are_whole():
     sys.path.insert(0, osp.join(ROOT, 'tools'))
     import demo
