@@ -152,6 +152,10 @@ def test_2_resume_skips_damaged_and_nonfinite_checkpoints(tmp_path, capsys):
     (work / 'last_checkpoint').write_text(str(work / 'iter_3.pth'))
     assert latest_good_checkpoint(str(work)) == str(work / 'iter_1.pth')
     assert latest_good_checkpoint(str(tmp_path / 'empty')) is None
+    sys.path.insert(0, osp.join(ROOT, 'tools'))
+    import train as train_tool
+    with pytest.raises(RuntimeError, match=r"--resume: cannot resume from .*iter_2.pth'.* holds 1 NaN/Inf weights"):
+        train_tool.main([PLAIN, '--work-dir', str(tmp_path / 'w'), '--resume', str(work / 'iter_2.pth')])
 
 
 # 3 ---------------------------------------------------------------------------------------------------------

@@ -17,8 +17,8 @@ import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; 
 from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
                                     load_config, prepare_cpu_distributed)
 from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
-from mmcrosskd.utils.workdir import (last_written_checkpoint, latest_good_checkpoint,  # noqa: E402
-                                     work_dir_lock)
+from mmcrosskd.utils.workdir import (checkpoint_problem, last_written_checkpoint,  # noqa: E402
+                                     latest_good_checkpoint, work_dir_lock)
 
 
 def parse_args(argv=None):
@@ -61,6 +61,10 @@ def main(argv=None):
             cfg.resume, cfg.load_from = True, found
     elif args.resume is not None:
         check_checkpoint_file(args.resume, '--resume')
+        problem = checkpoint_problem(args.resume)
+        if problem:
+            raise RuntimeError(f'--resume: cannot resume from {args.resume!r}: {problem}; give an earlier checkpoint '
+                               '(or --resume alone: it picks the newest sound one of the work dir)')
         cfg.resume, cfg.load_from = True, args.resume
     if cfg.get('load_from') and not cfg.get('resume') and '://' not in cfg.load_from:
         check_checkpoint_file(cfg.load_from, 'load_from')

@@ -375,8 +375,10 @@ class CrossTaskDistiller(BaseModel):
     @staticmethod
     def _check_task_losses(losses):
         """The student's own losses must be finite: skipping a distillation term cannot repair them."""
-        bad = {k: v for k, v in losses.items()
-               if 'loss' in k and torch.is_tensor(v) and not bool(torch.isfinite(v.detach()).all())}
+        task = {k: v.detach() for k, v in losses.items() if 'loss' in k and torch.is_tensor(v)}
+        if not task or bool(torch.stack([torch.isfinite(v).all() for v in task.values()]).all()):
+            return  # one device sync for all the terms
+        bad = {k: v for k, v in task.items() if not bool(torch.isfinite(v).all())}
         if bad:
             iteration = MessageHub.get_current_instance().get_info('iter')
             shown = ', '.join(f'{k}={v.detach().float().mean().item()}' for k, v in bad.items())

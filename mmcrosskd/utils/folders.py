@@ -50,5 +50,9 @@ def folder_replaced_whole(path):
         os.rmdir(old)
         os.rename(path, old)
     os.rename(tmp, path)
-    if old is not None:
-        shutil.rmtree(old) if osp.isdir(old) and not osp.islink(old) else os.remove(old)
+    if old is None:
+        return
+    if osp.isdir(old) and not osp.islink(old):
+        shutil.rmtree(old)
+    else:  # a link or a file stood there: remove the name only
+        os.remove(old)
