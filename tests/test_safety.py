@@ -390,7 +390,9 @@ def test_11_taps_that_never_run_are_refused():
         TapSet(Net(), ['layers[11]'])
     with pytest.raises(ValueError, match=r"names the whole model.*its children: 'layers'"):
         TapSet(Net(), ['[0]'])
-    _, feats = TapSet(Net(), ['layers.11']).record(Net().__call__, torch.ones(1, 2))
+    net = Net()
+    _, feats = TapSet(net, ['layers.11']).record(net, torch.ones(1, 2))  # the element itself works
+    assert feats[0].shape == (1, 2)
 
 
 def test_11_bn_normalisation_of_a_single_vector_is_refused():
