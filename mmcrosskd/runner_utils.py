@@ -122,3 +122,21 @@ def prepare_cpu_distributed(cfg, launcher):
     wrapper['device_ids'] = None
     cfg.model_wrapper_cfg = wrapper
     return True
+
+
+def add_safety_hooks(cfg, strict_checkpoint=False, guard_training=True):
+    """Add mmcrosskd's checks to a Runner config (once): :class:`CheckpointMatchHook` (a loaded checkpoint
+    must fit the model) and, for training, :class:`NonFiniteGuardHook` (no checkpoint of a diverged step).
+
+    Args:
+        cfg (mmengine.Config): the config, changed in place.
+        strict_checkpoint (bool): every model weight must be in the checkpoint (``tools/test.py``).
+        guard_training (bool): add the non-finite guard. Default True.
+    """
+    hooks = list(cfg.get('custom_hooks') or [])
+    kinds = {str(h.get('type', '')).split('.')[-1] for h in hooks if isinstance(h, dict)}
+    if 'CheckpointMatchHook' not in kinds:
+        hooks.append(dict(type='CheckpointMatchHook', strict=strict_checkpoint))
+    if guard_training and 'NonFiniteGuardHook' not in kinds:
+        hooks.append(dict(type='NonFiniteGuardHook'))
+    cfg.custom_hooks = hooks

@@ -36,6 +36,8 @@ def main(argv=None):
     p.add_argument('checkpoints', nargs='+')
     p.add_argument('--out', default=None, help='PNG path (default: next to the last checkpoint)')
     a = p.parse_args(argv)
+    if a.out and any(osp.realpath(a.out) == osp.realpath(c) for c in a.checkpoints):
+        raise ValueError(f'analyze_projector: --out {a.out!r} is one of the input checkpoints: give a .png path')
     histories = {}
     for i, path in enumerate(a.checkpoints):
         matrices, it = projector_matrices(path)

@@ -23,6 +23,15 @@ PLAIN_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px.py')
 KD_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px_kd-inverted_cls-r18.py')
 
 
+def progress_line(line):
+    """The part of a training log line the demo shows, whole (the ``loss_kd_*`` columns and the first-step
+    size line are at the end), or None for lines it does not show."""
+    if ('Iter(train)' in line or 'Iter(val)' in line and 'mIoU' in line or 'accuracy' in line
+            or 'first step: total loss' in line):
+        return line.split(' - mmengine - INFO - ')[-1].rstrip()
+    return None
+
+
 def train(config, work_dir, options, label):
     """Run tools/train.py, showing its progress lines; return the last validation metrics."""
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir]
@@ -36,8 +45,9 @@ def train(config, work_dir, options, label):
                           env=dict(os.environ, PYTHONUNBUFFERED='1')) as proc:
         for line in proc.stdout:
             log.append(line)
-            if 'Iter(train)' in line or 'Iter(val)' in line and 'mIoU' in line or 'accuracy' in line:
-                print('   ', line.split(' - mmengine - INFO - ')[-1].rstrip()[:150], flush=True)
+            shown = progress_line(line)
+            if shown is not None:
+                print('   ', shown, flush=True)
     if proc.returncode != 0:
         sys.stdout.write(''.join(log[-60:]))
         raise SystemExit(f'[demo] {label} failed (exit {proc.returncode})')

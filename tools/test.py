@@ -11,8 +11,9 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmcrosskd  # noqa: E402,F401
-from mmcrosskd.runner_utils import (DictAction, build_runner, load_config,  # noqa: E402
-                                    prepare_cpu_distributed)
+from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
+                                    load_config, prepare_cpu_distributed)
+from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -54,13 +55,14 @@ def enable_show_dir(cfg, show_dir):
 
 def main(argv=None):
     args = parse_args(argv)
-    if not osp.isfile(args.checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {args.checkpoint!r}')
+    check_checkpoint_file(args.checkpoint, 'tools/test.py')
     cfg = load_config(args.config, args.cfg_options, args.work_dir)
     cfg.launcher = args.launcher
     prepare_cpu_distributed(cfg, args.launcher)
     cfg.load_from = args.checkpoint
     cfg.resume = False
+    # the checkpoint must fit the model (a distiller's is mapped to a plain student config and back)
+    add_safety_hooks(cfg, strict_checkpoint=True, guard_training=False)
     if args.show_dir:
         enable_show_dir(cfg, args.show_dir)
     if args.out:

@@ -6,6 +6,7 @@
 CONFIG is a local file or a config shipped with a package: ``mmseg::pspnet/...py``.
 """
 import argparse
+import contextlib
 import os
 import os.path as osp
 import sys
@@ -13,8 +14,11 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone, too
 
 import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; torchvision guard)
-from mmcrosskd.runner_utils import (DictAction, build_runner, load_config,  # noqa: E402
-                                    prepare_cpu_distributed)
+from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
+                                    load_config, prepare_cpu_distributed)
+from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
+from mmcrosskd.utils.workdir import (checkpoint_problem, last_written_checkpoint,  # noqa: E402
+                                     latest_good_checkpoint, work_dir_lock)
 
 
 def parse_args(argv=None):
@@ -47,16 +51,49 @@ def main(argv=None):
             opt.type = 'AmpOptimWrapper'
             opt.setdefault('loss_scale', 'dynamic')
     if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+        # mmengine would take `last_checkpoint` blindly (and log "resumed from None" when there is none)
+        found = latest_good_checkpoint(cfg.work_dir)
+        if found is None:
+            print(f'--resume: no checkpoint to resume in {cfg.work_dir!r} (no sound iter_*/epoch_*.pth): '
+                  'training starts from the beginning', file=sys.stderr)
+            cfg.resume, cfg.load_from = False, None
+        else:
+            cfg.resume, cfg.load_from = True, found
     elif args.resume is not None:
-        if not osp.isfile(args.resume):
-            raise FileNotFoundError(f'--resume: checkpoint not found: {args.resume!r}')
+        check_checkpoint_file(args.resume, '--resume')
+        problem = checkpoint_problem(args.resume)
+        if problem:
+            raise RuntimeError(f'--resume: cannot resume from {args.resume!r}: {problem}; give an earlier checkpoint '
+                               '(or --resume alone: it picks the newest sound one of the work dir)')
         cfg.resume, cfg.load_from = True, args.resume
-    if cfg.get('load_from') and not cfg.get('resume') and not osp.isfile(cfg.load_from) \
-            and '://' not in cfg.load_from:
-        raise FileNotFoundError(f'load_from: checkpoint not found: {cfg.load_from!r}')
-    runner = build_runner(cfg)
-    runner.train()
+    if cfg.get('load_from') and not cfg.get('resume') and '://' not in cfg.load_from:
+        check_checkpoint_file(cfg.load_from, 'load_from')
+    add_safety_hooks(cfg)
+    rank = int(os.environ.get('RANK', '0'))
+    lock = work_dir_lock(cfg.work_dir, ' '.join(sys.argv)) if rank == 0 else contextlib.nullcontext()
+    with lock:
+        runner = build_runner(cfg)
+        try:
+            runner.train()
+        except SyntaxError as exc:
+            if not isinstance(exc.__context__, KeyboardInterrupt):
+                raise
+            # mmengine formats the config into every checkpoint and turns any interruption of that into
+            # "SyntaxError: Failed to format the config file"
+            raise SystemExit(interrupted_message(runner, 'while a checkpoint was being written (mmengine '
+                                                         'reports this as a config SyntaxError; the config '
+                                                         'is fine)')) from exc
+        except KeyboardInterrupt:
+            raise SystemExit(interrupted_message(runner, '')) from None
+    return runner
+
+
+def interrupted_message(runner, when):
+    """What a Ctrl-C left behind, and how to continue."""
+    last = last_written_checkpoint(runner.work_dir)
+    where = f'the latest complete checkpoint is {last!r}' if last else 'no checkpoint was written yet'
+    return (f'training interrupted (Ctrl-C) at iteration {runner.iter + 1}{" " + when if when else ""}; {where}. '
+            'Continue with the same command plus --resume (it skips damaged checkpoints).')
 
 
 if __name__ == '__main__':

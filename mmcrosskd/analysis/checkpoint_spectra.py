@@ -1,9 +1,7 @@
 """Projector matrices and their spectra, read from CrossTaskDistiller training checkpoints."""
-import os.path as osp
 import re
 
-import torch
-
+from ..utils.checkpoint import read_checkpoint
 from .decomposition import spectrum_stats
 
 _KEY = re.compile(r'^entries\.(?P<name>[^.]+)\.projector\.(?P<layer>proj|reduce)\.weight$')
@@ -19,9 +17,7 @@ def projector_matrices(path):
         tuple[dict, int | None]: ``{entry name: (out, in) matrix}`` (a rank-limited projector's two
         factors multiplied) and the checkpoint's iteration.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path!r}')
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
+    ckpt = read_checkpoint(path, 'projector spectra')
     state = ckpt.get('state_dict', ckpt)
     layers = {}
     for key, value in state.items():

@@ -18,6 +18,8 @@ import os.path as osp
 
 import numpy as np
 
+from ..utils.folders import folder_replaced_whole
+
 CLASSES = ('T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker',
            'Bag', 'Ankle boot')
 SCENE_CLASSES = ('background', ) + CLASSES
@@ -117,6 +119,8 @@ def prepare_fashion_mnist(out, source=DEFAULT_SOURCE, seed=0, cls_per_split=None
         canvas (int): scene size.
         force (bool): rewrite even if a matching preparation exists.
 
+    The ``cls`` and ``scenes`` folders are replaced whole (built beside the old ones, then swapped in).
+
     Returns:
         dict: what was written (also saved as ``<out>/prepared.json``; a second call with the same
         arguments returns it without writing).
@@ -131,38 +135,43 @@ def prepare_fashion_mnist(out, source=DEFAULT_SOURCE, seed=0, cls_per_split=None
             return done
     rng = np.random.default_rng(seed)
     info = dict(settings=settings, cls={}, scenes={})
-    for split, dst in (('train', 'train'), ('test', 'val')):
-        images, labels = load_split(source, split)
-        # classification set
-        idx = np.arange(len(images))
-        if cls_per_split is not None:
-            n = cls_per_split[0 if split == 'train' else 1]
-            idx = np.sort(rng.permutation(len(images))[:n])
-        lines = []
-        for c in range(len(CLASSES)):
-            os.makedirs(osp.join(out, 'cls', dst, str(c)), exist_ok=True)
-        for i in idx:
-            rel = f'{labels[i]}/{i:05d}.png'
-            _write_png(osp.join(out, 'cls', dst, rel), np.repeat(images[i][..., None], 3, axis=2))
-            lines.append(f'{rel} {labels[i]}')
-        os.makedirs(osp.join(out, 'cls', 'meta'), exist_ok=True)
-        with open(osp.join(out, 'cls', 'meta', f'{dst}.txt'), 'w') as f:
-            f.write('\n'.join(lines) + '\n')
-        info['cls'][dst] = len(idx)
-        # segmentation scenes, from this split only
-        n_scenes = scenes[0 if split == 'train' else 1]
-        img_dir, ann_dir = (osp.join(out, 'scenes', d, dst) for d in ('img_dir', 'ann_dir'))
-        os.makedirs(img_dir, exist_ok=True)
-        os.makedirs(ann_dir, exist_ok=True)
-        sources = []
-        for n in range(n_scenes):
-            img, seg, used = compose_scene(rng, images, labels, canvas=canvas)
-            _write_png(osp.join(img_dir, f'{n:05d}.png'), img)
-            _write_png(osp.join(ann_dir, f'{n:05d}.png'), seg)
-            sources.append(used)
-        with open(osp.join(out, 'scenes', f'{dst}_sources.json'), 'w') as f:
-            json.dump({'split': split, 'garments': sources}, f)
-        info['scenes'][dst] = n_scenes
+    if osp.isfile(stamp):  # the old preparation is replaced below; if this run fails, the next one redoes it
+        os.remove(stamp)
+    # built beside the old folders and swapped in whole: files of an earlier, larger run never stay behind
+    with folder_replaced_whole(osp.join(out, 'cls')) as cls_out, \
+            folder_replaced_whole(osp.join(out, 'scenes')) as scenes_out:
+        for split, dst in (('train', 'train'), ('test', 'val')):
+            images, labels = load_split(source, split)
+            # classification set
+            idx = np.arange(len(images))
+            if cls_per_split is not None:
+                n = cls_per_split[0 if split == 'train' else 1]
+                idx = np.sort(rng.permutation(len(images))[:n])
+            lines = []
+            for c in range(len(CLASSES)):
+                os.makedirs(osp.join(cls_out, dst, str(c)), exist_ok=True)
+            for i in idx:
+                rel = f'{labels[i]}/{i:05d}.png'
+                _write_png(osp.join(cls_out, dst, rel), np.repeat(images[i][..., None], 3, axis=2))
+                lines.append(f'{rel} {labels[i]}')
+            os.makedirs(osp.join(cls_out, 'meta'), exist_ok=True)
+            with open(osp.join(cls_out, 'meta', f'{dst}.txt'), 'w') as f:
+                f.write('\n'.join(lines) + '\n')
+            info['cls'][dst] = len(idx)
+            # segmentation scenes, from this split only
+            n_scenes = scenes[0 if split == 'train' else 1]
+            img_dir, ann_dir = (osp.join(scenes_out, d, dst) for d in ('img_dir', 'ann_dir'))
+            os.makedirs(img_dir, exist_ok=True)
+            os.makedirs(ann_dir, exist_ok=True)
+            sources = []
+            for n in range(n_scenes):
+                img, seg, used = compose_scene(rng, images, labels, canvas=canvas)
+                _write_png(osp.join(img_dir, f'{n:05d}.png'), img)
+                _write_png(osp.join(ann_dir, f'{n:05d}.png'), seg)
+                sources.append(used)
+            with open(osp.join(scenes_out, f'{dst}_sources.json'), 'w') as f:
+                json.dump({'split': split, 'garments': sources}, f)
+            info['scenes'][dst] = n_scenes
     with open(stamp, 'w') as f:
         json.dump(info, f, indent=1)
     return info

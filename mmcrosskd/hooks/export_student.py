@@ -1,7 +1,11 @@
 """Write the bare student next to each training checkpoint."""
+import contextlib
+import glob
+import os
 import os.path as osp
+import re
 
-from mmengine.hooks import Hook
+from mmengine.hooks import CheckpointHook, Hook
 from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
@@ -38,6 +42,9 @@ class ExportStudentHook(Hook):
             Default ``'student_{}_{}.pth'`` (``student_iter_100.pth``, ``student_epoch_3.pth``).
         last_link (bool): also write ``student_last.pth`` (a hard link to the newest, or a copy where
             the file system has no links). Default True.
+
+    The files get the same mode as mmengine's checkpoints, and as many are kept as ``CheckpointHook``'s
+    ``max_keep_ckpts`` keeps checkpoints (the older ``student_*`` files are removed).
     """
 
     priority = 'VERY_LOW'
@@ -58,3 +65,20 @@ class ExportStudentHook(Hook):
             # the same file under a second name: no second serialisation of the weights
             atomic_link_or_copy(path, osp.join(runner.work_dir, 'student_last.pth'))
         runner.logger.info(f'bare student written to {path}')
+        self._remove_old(runner, unit)
+
+    def _remove_old(self, runner, unit):
+        """Keep as many exports as ``CheckpointHook(max_keep_ckpts=...)`` keeps checkpoints."""
+        keep = next((h.max_keep_ckpts for h in runner.hooks if isinstance(h, CheckpointHook)), -1)
+        if keep is None or keep <= 0:
+            return
+        pattern = re.compile('^' + re.escape(self.filename_tmpl).replace(r'\{\}', '{}').format(
+            re.escape(unit), r'(\d+)') + '$')
+        steps = []
+        for path in glob.glob(osp.join(runner.work_dir, '*')):
+            m = pattern.match(osp.basename(path))
+            if m:
+                steps.append((int(m.group(1)), path))
+        for _, path in sorted(steps)[:-keep]:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(path)

@@ -34,6 +34,11 @@ def normalize_features(x, mode, eps=1e-6):
         return F.normalize(x, p=2, dim=dim, eps=eps)
     if mode == 'bn':
         reduce = [d for d in range(x.dim()) if d != dim]
+        if x.numel() // x.shape[dim] < 2:
+            raise ValueError(f"normalize='bn' standardises each channel over the batch and the positions, but "
+                             f'this feature {tuple(x.shape)} has one value per channel (batch 1, one position), '
+                             "so it would be a constant 0 and the loss would teach nothing: use normalize='l2', "
+                             'or a batch size > 1')
         var, mean = torch.var_mean(x, dim=reduce, keepdim=True, unbiased=False)
         return (x - mean) * torch.rsqrt(var + eps)
     raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {mode!r}')

@@ -15,7 +15,9 @@ Example (inside an mmseg config)::
 ``loss`` returns the student's own losses unchanged plus ``loss_kd_<name>`` per entry;
 ``predict`` and ``tensor`` go to the student, so mmseg/mmpretrain evaluators work unchanged.
 """
+import math
 import warnings
+from collections import OrderedDict
 
 import torch
 import torch.nn as nn
@@ -24,11 +26,48 @@ from mmengine.model import BaseModel
 
 from ..registry import MODELS
 from ..utils.config import build_model_from_spec, load_model_spec
+from .channels import input_channels
 from .projectors import DIRECTIONS, align_to_student, build_projector
 from .taps import TapSet
 from .teacher import FrozenTeacher
 
 _ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'same_task'}
+_ALIGN_MODES = ('interpolate', 'pool')
+
+
+def _checked_containers(teachers, distill):
+    """``(teachers dict, list of entry dicts)``, or a message that shows the expected form."""
+    if teachers is None:
+        teachers = {}
+    if not isinstance(teachers, dict):
+        raise TypeError(f'CrossTaskDistiller: `teachers` must be a dict {{name: dict(config=...)}}, got a '
+                        f'{type(teachers).__name__}; e.g. teachers=dict(cls=dict(config=..., checkpoint=...))')
+    if isinstance(distill, dict):
+        raise TypeError('CrossTaskDistiller: `distill` must be a list of entries, got a dict; write '
+                        'distill=[dict(name=..., student=..., teacher=..., loss=...)] (a list even for one entry)')
+    if not isinstance(distill, (list, tuple)):
+        raise TypeError(f'CrossTaskDistiller: `distill` must be a list of entry dicts, got a {type(distill).__name__}')
+    for i, entry in enumerate(distill):
+        if not isinstance(entry, dict):
+            raise TypeError(f'distill entry {i}: must be a dict (name=..., student=..., loss=...), got '
+                            f'{type(entry).__name__} {entry!r}')
+    return dict(teachers), [dict(e) for e in distill]
+
+
+def _check_loss_weight(entry, loss_cfg):
+    """A distillation loss weight must be a finite number >= 0."""
+    if not isinstance(loss_cfg, dict) or 'type' not in loss_cfg:
+        raise TypeError(f'distill entry {entry!r}: `loss` must be a loss config dict with `type`, got {loss_cfg!r}')
+    if 'loss_weight' not in loss_cfg:
+        return
+    weight = loss_cfg['loss_weight']
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise TypeError(f'distill entry {entry!r}: loss_weight must be a number, got {type(weight).__name__} '
+                        f'{weight!r}; e.g. loss_weight=1.0')
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(f'distill entry {entry!r}: loss_weight must be a finite number >= 0, got {weight!r}: a '
+                         'negative weight rewards moving away from the teacher, so the loss diverges. Use a '
+                         'small positive weight (0 turns the term off)')
 
 
 def _projector_cfg(spec):
@@ -119,6 +158,9 @@ class CrossTaskDistiller(BaseModel):
                  nonfinite='raise', truncate_teachers=True, max_kd_ratio=0.5, init_cfg=None,
                  data_preprocessor=None):
         super().__init__(init_cfg=init_cfg)
+        if max_kd_ratio is not None and (isinstance(max_kd_ratio, bool) or not isinstance(max_kd_ratio, (int, float))
+                                         or max_kd_ratio < 0):
+            raise ValueError(f'max_kd_ratio must be a number >= 0 or None (no check), got {max_kd_ratio!r}')
         self.max_kd_ratio = max_kd_ratio
         self._scale_checked = max_kd_ratio is None
         if nonfinite not in ('raise', 'skip'):
@@ -136,8 +178,7 @@ class CrossTaskDistiller(BaseModel):
             student_cfg['_scope_'] = scope
         self.student, self.student_scope = build_model_from_spec(student_cfg)
         self.data_preprocessor = self.student.data_preprocessor
-        teachers = dict(teachers or {})
-        distill = [dict(e) for e in distill]
+        teachers, distill = _checked_containers(teachers, distill)
         if not distill:
             raise ValueError('CrossTaskDistiller: `distill` is empty: add at least one entry (a teacher '
                              'entry, or a teacher-free loss such as SpectralTailLoss on a student tap)')
@@ -154,11 +195,24 @@ class CrossTaskDistiller(BaseModel):
         self.student_taps = TapSet(self.student, [e['student'] for e in self._entries], owner='student')
         for name, teacher in self.teachers.items():
             teacher.set_taps(self._teacher_specs[name])
-            teacher.match_student_normalization(self.data_preprocessor)
+            teacher.match_student_normalization(self.data_preprocessor, input_channels(self.student))
         self.entries = nn.ModuleDict()
         self._build_entries(dry_run_size)
         self._keep_features = False
         self.kept_features = {}
+        self._register_load_state_dict_pre_hook(self._bare_student_into_distiller)
+
+    def _bare_student_into_distiller(self, state_dict, prefix, *args):
+        """A bare student's state dict (an export, or any checkpoint of the student model) given to the
+        distiller - ``load_from`` in a distillation config - loads into ``student.``, by any tool."""
+        if any(k.startswith(prefix + 'student.') for k in state_dict):
+            return
+        own = self.student.state_dict()
+        bare = [k for k in state_dict if k.startswith(prefix) and k[len(prefix):] in own]
+        if not bare:
+            return
+        for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + 'entries.')]:
+            state_dict[prefix + 'student.' + key[len(prefix):]] = state_dict.pop(key)
 
     # -- build ----------------------------------------------------------------------------------
     def _parse_entries(self, distill, teachers, default_projector):
@@ -169,11 +223,14 @@ class CrossTaskDistiller(BaseModel):
             if unknown:
                 raise KeyError(f'distill entry {i}: unknown keys {sorted(unknown)}; allowed: {sorted(_ENTRY_KEYS)}')
             name = e.get('name', f'entry{i}')
-            if name in seen or not name.isidentifier():
+            if not isinstance(name, str) or name in seen or not name.isidentifier():
                 raise ValueError(f'distill entry {i}: name {name!r} must be a unique identifier')
             seen.add(name)
             if 'student' not in e or 'loss' not in e:
                 raise KeyError(f'distill entry {name!r} needs `student` (a tap) and `loss`')
+            _check_loss_weight(name, e['loss'])
+            if e.get('align', 'interpolate') not in _ALIGN_MODES:
+                raise ValueError(f"distill entry {name!r}: align must be one of {_ALIGN_MODES}, got {e['align']!r}")
             teacher_name = teacher_tap = None
             if e.get('teacher') is not None:
                 teacher_name, teacher_tap = self._split_teacher_tap(name, e['teacher'], teachers)
@@ -208,8 +265,9 @@ class CrossTaskDistiller(BaseModel):
         return tname, tap
 
     def _example_inputs(self, size):
+        """Two random images with the student's channel count (1 for a grayscale student)."""
         gen = torch.Generator().manual_seed(0)
-        return torch.randn(2, 3, *size, generator=gen)
+        return torch.randn(2, input_channels(self.student), *size, generator=gen)
 
     @torch.no_grad()
     def _build_entries(self, size):
@@ -288,20 +346,23 @@ class CrossTaskDistiller(BaseModel):
         """The student's losses plus one ``loss_kd_<name>`` term per distill entry."""
         t_feats = self.teacher_features(inputs)
         losses, s_feats = self.student_taps.record(self.student.loss, inputs, data_samples)
+        self._check_task_losses(losses)
         for i, e in enumerate(self._entries):
             entry = self.entries[e['name']]
             t_feat = None if e['teacher'] is None else t_feats[e['teacher']][e['t_index']]
             value = entry(s_feats[i], t_feat, keep=self.kept_features if self._keep_features else None)
             if not torch.isfinite(value).all():
                 iteration = MessageHub.get_current_instance().get_info('iter')
-                msg = (f'distill entry {e["name"]!r} gave a non-finite loss ({value.item()}) at iteration '
-                       f'{iteration}; lower its loss_weight, normalise the features (normalize=\'l2\') '
-                       f'or set nonfinite=\'skip\'')
+                msg = (f'distill entry {e["name"]!r} gave a non-finite loss ({float(value.detach())}) at '
+                       f'iteration {iteration}; lower its loss_weight, normalise the features '
+                       "(normalize='l2') or set nonfinite='skip'")
                 if self.nonfinite == 'raise':
                     raise FloatingPointError(msg)
                 warnings.warn(msg + ' - skipped for this step')
-                # A zero that still touches every projector parameter, so DDP sees their grads.
-                value = sum((p * 0).sum() for p in entry.parameters()) + value.new_zeros(())
+                # An exact zero that still touches every projector parameter, so DDP sees their grads.
+                # (p * 0 would be NaN where a weight is already Inf.)
+                value = sum((torch.where(torch.isfinite(p), p, torch.zeros_like(p)) * 0).sum()
+                            for p in entry.parameters()) + value.new_zeros(())
             key = f'loss_kd_{e["name"]}'
             if key in losses:
                 raise KeyError(f'the student already returns a loss named {key!r}')
@@ -311,18 +372,51 @@ class CrossTaskDistiller(BaseModel):
             self._check_kd_scale(losses)
         return losses
 
+    @staticmethod
+    def _check_task_losses(losses):
+        """The student's own losses must be finite: skipping a distillation term cannot repair them."""
+        task = {k: v.detach() for k, v in losses.items() if 'loss' in k and torch.is_tensor(v)}
+        if not task or bool(torch.stack([torch.isfinite(v).all() for v in task.values()]).all()):
+            return  # one device sync for all the terms
+        bad = {k: v for k, v in task.items() if not bool(torch.isfinite(v).all())}
+        if bad:
+            iteration = MessageHub.get_current_instance().get_info('iter')
+            shown = ', '.join(f'{k}={v.detach().float().mean().item()}' for k, v in bad.items())
+            raise FloatingPointError(
+                f'the student\'s task loss is non-finite at iteration {iteration} ({shown}): the student has '
+                'diverged (nonfinite=\'skip\' only drops distillation terms). Lower the learning rate or the '
+                'distillation loss_weight, and restart from the last checkpoint.')
+
+    def parse_losses(self, losses):
+        """mmengine's reduction, with an mmpretrain student's bare ``loss`` logged as ``loss_task``.
+
+        mmengine logs the total under ``loss``; an mmpretrain student also names its single task loss
+        ``loss``, which would overwrite the logged total with the task loss alone.
+        """
+        if 'loss' in losses:
+            losses = OrderedDict(('loss_task' if k == 'loss' else k, v) for k, v in losses.items())
+        return super().parse_losses(losses)
+
     def _check_kd_scale(self, losses):
         """Once: how large each distillation term starts, relative to the task loss."""
         _, log_vars = self.parse_losses(losses)  # reduced as the optimiser sees them
-        task = sum(float(v) for k, v in log_vars.items() if k != 'loss' and 'loss' in k
-                   and not k.startswith('loss_kd_'))
+        values = {k: float(v.detach()) if torch.is_tensor(v) else float(v) for k, v in log_vars.items()}
+        kd = {k: v for k, v in values.items() if k.startswith('loss_kd_')}
+        task = sum(v for k, v in values.items() if k != 'loss' and 'loss' in k and not k.startswith('loss_kd_'))
+        terms = ', '.join(f'{k} {v:.4g}' for k, v in kd.items())
         if task <= 0:
+            print_log(f'distillation terms at the first step: {terms}; the task loss is {task:.4g}, so they '
+                      f"cannot be compared with it (total loss {values['loss']:.4g})", logger='current')
             return
-        ratios = {k: float(v) / task for k, v in log_vars.items() if k.startswith('loss_kd_')}
-        print_log('distillation terms at the first step, as fractions of the task loss '
-                  f'({task:.4g}): ' + ', '.join(f'{k} {r:.3g}' for k, r in ratios.items()), logger='current')
+        ratios = {k: v / task for k, v in kd.items()}
+        print_log(f"first step: total loss {values['loss']:.4g} = task {task:.4g} + distillation; the terms as "
+                  'fractions of the task loss: ' + ', '.join(f'{k} {r:.3g}' for k, r in ratios.items()),
+                  logger='current')
         for k, r in ratios.items():
-            if r > self.max_kd_ratio:
+            if r < 0:
+                warnings.warn(f'{k} starts negative ({r:.2f} x the task loss): a distillation term should be '
+                              '>= 0; it lowers the total loss by moving away from the teacher')
+            elif r > self.max_kd_ratio:
                 warnings.warn(f'{k} starts at {r:.2f} x the task loss (> max_kd_ratio={self.max_kd_ratio}): '
                               'on the quick-start task a term at 0.75 x cost 3 mIoU (docs/tuning.md); '
                               'consider a lower loss_weight')

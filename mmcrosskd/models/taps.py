@@ -104,6 +104,8 @@ class TapSet:
         self._recording = self._truncate = False
         self.stop_path = None  # the module after which truncated forwards stopped (for logs)
         self._handles = []
+        for spec in self.specs:
+            self._check_tappable(model, spec)
         for key in self._keys:
             module = find_module(model, key[0], owner)
             if key[1] == 'output':
@@ -111,6 +113,22 @@ class TapSet:
             else:
                 hook = module.register_forward_pre_hook(self._make_hook(key, output=False))
             self._handles.append(hook)
+
+    def _check_tappable(self, model, spec):
+        """Refuse taps that can never fire: the whole model, or a container that is never called."""
+        if spec.path == '':
+            children = ', '.join(repr(n) for n, _ in model.named_children())
+            raise ValueError(f'{self.owner}: tap {spec!r} names the whole model, not a module inside it: tap a '
+                             f'submodule (its children: {children})')
+        module = find_module(model, spec.path, self.owner)
+        if isinstance(module, (torch.nn.ModuleList, torch.nn.ModuleDict)):
+            names = [n for n, _ in module.named_children()]
+            if spec.index is not None and str(spec.index % max(len(names), 1)) in names:
+                hint = f'tap its element as "{spec.path}.{spec.index % len(names)}"'
+            else:
+                hint = 'tap one of its elements: ' + ', '.join(f'{spec.path}.{n}' for n in names[:5])
+            raise ValueError(f'{self.owner}: tap {spec!r}: {spec.path!r} is a {type(module).__name__}, a container '
+                             f'that is never called itself, so it has no output to tap; {hint}')
 
     def _make_hook(self, key, output):
         def hook(module, args, result=None):
@@ -151,7 +169,10 @@ class TapSet:
             self._recording = self._truncate = False
         missing = [s for s in self.specs if s.key not in self._store]
         if missing:
-            raise RuntimeError(f'{self.owner}: tapped modules did not run in this forward: {missing}')
+            raise RuntimeError(f'{self.owner}: tapped modules did not run in this forward: {missing}. A module '
+                               'that the forward never calls (an unused branch, a head not used in this mode, a '
+                               'container) cannot be tapped: tap a module that runs, e.g. one of the backbone\'s '
+                               'stages')
         feats = [self._select(s) for s in self.specs]
         self._store = {}
         return result, feats

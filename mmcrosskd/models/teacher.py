@@ -15,6 +15,7 @@ from mmengine.logging import MMLogger
 
 from ..utils.checkpoint import load_teacher_checkpoint
 from ..utils.config import build_model_from_spec, load_model_spec, strip_pretrained
+from .channels import input_channels
 from .taps import TapSet
 
 _AUTOCAST = {None: None, 'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16,
@@ -33,6 +34,19 @@ def _normalization(preprocessor):
     swap = any(bool(getattr(preprocessor, attr, False))
                for attr in ('_channel_conversion', 'channel_conversion', 'to_rgb'))
     return mean, std, swap
+
+
+def _checked_size(name, size):
+    """``input_size`` as an (H, W) tuple: an int means a square."""
+    if size is None:
+        return None
+    if isinstance(size, int) and not isinstance(size, bool):
+        size = (size, size)
+    if (not isinstance(size, (tuple, list)) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)):
+        raise ValueError(f'teacher {name!r}: input_size must be (H, W) in pixels or one int for a square, got '
+                         f'{size!r}')
+    return tuple(size)
 
 
 @contextlib.contextmanager
@@ -56,8 +70,8 @@ class FrozenTeacher:
             initialised from ``seed`` (its ``pretrained``/``Pretrained`` init entries are removed).
         seed (int): seed of the random initialisation. Default 0.
         scope (str, optional): registry scope (default: from the config).
-        input_size (tuple[int, int], optional): resize the images to this (H, W) for the teacher,
-            for models that need a fixed input size. Default: the student's size.
+        input_size (tuple[int, int] | int, optional): resize the images to this (H, W) (an int: a
+            square) for the teacher, for models that need a fixed input size. Default: the student's size.
         prefix (str, optional): key prefix to select in the checkpoint (e.g. ``'student.'``).
         allow_unsafe_checkpoint (bool): load the checkpoint with ``weights_only=False``. Default False.
         autocast (str, optional): ``'bf16'`` or ``'fp16'`` to run the teacher under autocast.
@@ -70,7 +84,7 @@ class FrozenTeacher:
         if autocast not in _AUTOCAST:
             raise ValueError(f"teacher {name!r}: autocast must be None, 'bf16' or 'fp16', got {autocast!r}")
         self.autocast = _AUTOCAST[autocast]
-        self.input_size = tuple(input_size) if input_size is not None else None
+        self.input_size = _checked_size(name, input_size)
         self.channels_last = channels_last
         self.checkpoint = checkpoint
         model_cfg, scope = load_model_spec(config, scope)
@@ -95,23 +109,36 @@ class FrozenTeacher:
         self.model = model
         self.taps = None
         self._scale = self._shift = None
-        self._flip = False
+        self._flip = self._to_gray = False
+        self._channels = input_channels(model)
 
     # -- set-up by the distiller ---------------------------------------------------------------
     def set_taps(self, specs):
         self.taps = TapSet(self.model, specs, owner=f'teacher {self.name!r}')
 
-    def match_student_normalization(self, student_preprocessor):
+    def match_student_normalization(self, student_preprocessor, student_channels=None):
         """Precompute ``x_teacher = x_student * scale + shift`` (and a channel flip) from the two
-        preprocessors: undo the student's mean/std, apply the teacher's."""
+        preprocessors: undo the student's mean/std, apply the teacher's. A grayscale student's single
+        channel is repeated for a colour teacher; a colour student's channels are averaged for a
+        grayscale teacher."""
         s_mean, s_std, s_bgr2rgb = _normalization(student_preprocessor)
         t_mean, t_std, t_bgr2rgb = _normalization(getattr(self.model, 'data_preprocessor', None))
-        self._flip = s_bgr2rgb != t_bgr2rgb
+        self._channels = input_channels(self.model)
+        student_channels = student_channels or self._channels
+        self._to_gray = student_channels > 1 and self._channels == 1
+        if student_channels != self._channels and not (student_channels == 1 or self._to_gray):
+            raise ValueError(f'teacher {self.name!r} takes {self._channels}-channel images but the student '
+                             f'{student_channels}-channel ones: only 1 <-> N channels are converted (grey '
+                             'repeated, or channels averaged); give the teacher a matching in_channels')
+        self._flip = s_bgr2rgb != t_bgr2rgb and not self._to_gray
         scale = s_std.view(1, -1, 1, 1).clone() if s_std is not None else None
         shift = s_mean.view(1, -1, 1, 1).clone() if s_mean is not None else None
         if self._flip:
             scale = scale.flip(1) if scale is not None else None
             shift = shift.flip(1) if shift is not None else None
+        if self._to_gray:  # raw grey = mean over the student's raw channels: sum(x * scale / C) + mean(shift)
+            scale = (scale if scale is not None else torch.ones(1, student_channels, 1, 1)) / student_channels
+            shift = shift.mean(1, keepdim=True) if shift is not None else None
         if t_std is not None:
             t_std, t_mean = t_std.view(1, -1, 1, 1), t_mean.view(1, -1, 1, 1)
             scale = (scale if scale is not None else torch.ones_like(t_std)) / t_std
@@ -132,8 +159,12 @@ class FrozenTeacher:
         x = inputs.flip(1) if self._flip else inputs
         if self._scale is not None:
             x = x * self._scale
+        if self._to_gray:
+            x = x.sum(1, keepdim=True) if self._scale is not None else x.mean(1, keepdim=True)
         if self._shift is not None:
             x = x + self._shift
+        if x.shape[1] == 1 and self._channels > 1:  # a grayscale student, a colour teacher
+            x = x.expand(-1, self._channels, -1, -1)
         if self.input_size is not None and tuple(x.shape[-2:]) != self.input_size:
             x = F.interpolate(x, size=self.input_size, mode='bilinear', align_corners=False)
         if self.channels_last:
