@@ -261,3 +261,21 @@ def test_real_torchvision_mobilenet_v2_classifies_real_photos():
     top1 = probs.argmax(-1).tolist()
     assert top1[0] in _CATS and probs[0, list(_CATS)].sum() > 0.8, (top1, probs[0, list(_CATS)])
     assert top1[1] in _COFFEE and probs[1, list(_COFFEE)].sum() > 0.8, (top1, probs[1, list(_COFFEE)])
+
+
+def test_convert_weights_tool_writes_an_mmpretrain_checkpoint(tmp_path, hub):
+    import importlib.util
+    import torchvision
+    from conftest import ROOT
+    spec = importlib.util.spec_from_file_location('convert_weights', osp.join(ROOT, 'tools', 'convert_weights.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    torch.manual_seed(0)
+    tv = torchvision.models.resnet18()
+    src, out = tmp_path / 'resnet18_tv.pth', tmp_path / 'resnet18_mmpretrain.pth'
+    torch.save(tv.state_dict(), src)
+    config = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
+    tool.main([str(src), str(out), '--from', 'torchvision', '--config', config])
+    teacher = FrozenTeacher('cls', config, checkpoint=str(out))  # no key map needed any more
+    assert torch.equal(teacher.model.head.fc.weight, tv.fc.weight)
+    assert torch.equal(teacher.model.backbone.layer4[1].bn2.running_var, tv.layer4[1].bn2.running_var)
