@@ -50,6 +50,9 @@ def test_unknown_teacher_keys_list_the_allowed_ones():
         check_teacher_options('t', dict(config=TINY_VIT, chekpoint='x.pth', foo=1))
     with pytest.raises(ValueError, match=r"teacher 't': give a dict with at least `config`; the keys it takes: config"):
         check_teacher_options('t', dict(checkpoint='x.pth'))
+    with pytest.raises(ValueError, match=r"teacher 't': key_map='torchvision' renames checkpoint keys, but there is "
+                                         r'no `checkpoint`'):
+        FrozenTeacher('t', TINY_VIT, key_map='torchvision')
 
 
 def test_distiller_checks_teacher_keys():

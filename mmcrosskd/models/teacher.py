@@ -83,6 +83,9 @@ class FrozenTeacher:
         self.input_size = tuple(input_size) if input_size is not None else None
         self.channels_last = channels_last
         self.checkpoint = checkpoint
+        if key_map is not None and checkpoint is None:
+            raise ValueError(f'teacher {name!r}: key_map={key_map!r} renames checkpoint keys, but there is no '
+                             '`checkpoint`; give one, or drop key_map for a randomly initialised teacher')
         model_cfg, scope = load_model_spec(config, scope)
         if model is not None:
             model_cfg = merge_model_overrides(model_cfg, model, f'teacher {name!r}')
