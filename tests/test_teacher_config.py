@@ -123,3 +123,30 @@ def test_a_user_project_inherits_our_configs_from_any_folder(tmp_path, monkeypat
     model = MODELS.build(cfg.model)
     assert type(model.teachers['cls'].model).__name__ == 'ImageClassifier'
     assert type(model.student).__name__ == 'EncoderDecoder'
+
+
+def test_user_project_trains_with_tools_train_from_another_folder(tiny_seg, tmp_path):
+    """The README's user project, end to end with the real Runner: a ``mmcrosskd::`` base, its teacher config
+    by prefix, and ``teacher.pth`` named relative to the user's config (not the working directory)."""
+    import subprocess
+    import sys
+    from conftest import ROOT, seg_data_options
+    from mmcrosskd.utils.config import build_model_from_spec
+    project = tmp_path / 'my_project'
+    torch.manual_seed(0)
+    teacher, _ = build_model_from_spec('mmcrosskd::quickstart/resnet18_fashionmnist-32px_cls.py')
+    project.mkdir()
+    torch.save({'state_dict': teacher.state_dict()}, project / 'teacher.pth')
+    _write(project / 'my_kd.py', """
+        _base_ = ['mmcrosskd::quickstart/fcn_r18-d8_scenes-64px_kd-inverted_cls-r18.py']
+        model = dict(teachers=dict(cls=dict(checkpoint='teacher.pth')))
+    """)
+    options = [*seg_data_options(tiny_seg), 'train_cfg.max_iters=1', 'train_cfg.val_interval=1',
+               'train_dataloader.batch_size=2', 'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0',
+               'default_hooks.checkpoint.interval=1', 'default_hooks.logger.interval=1']
+    proc = subprocess.run([sys.executable, osp.join(ROOT, 'tools', 'train.py'), 'my_project/my_kd.py',
+                           '--work-dir', str(tmp_path / 'work'), '--cfg-options', *options],
+                          cwd=str(tmp_path), capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-5000:]
+    assert osp.isfile(tmp_path / 'work' / 'iter_1.pth')
+    assert 'loss_kd_c4' in proc.stdout + proc.stderr

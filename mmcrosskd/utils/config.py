@@ -1,4 +1,5 @@
-"""Turn a model spec (a config dict, or a config path such as ``'mmseg::...py'``) into a model."""
+"""Model specs and config files: turn a spec (a config dict, or a path such as ``'mmseg::...py'``) into a model,
+merge teacher overrides, resolve relative teacher paths, and the ``mmcrosskd::`` config prefix."""
 import ast
 import copy
 import importlib.util
