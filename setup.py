@@ -1,20 +1,45 @@
+import os
+import os.path as osp
+import shutil
+
 from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
 
 
 def read_version():
     scope = {}
-    with open('mmcrosskd/version.py') as f:
+    with open(osp.join(HERE, 'mmcrosskd', 'version.py')) as f:
         exec(f.read(), scope)
     return scope['__version__']
 
+
+def ensure_mim_configs():
+    """``mmcrosskd/.mim/configs`` is a link to ``configs/``: mmengine reads ``mmcrosskd::`` configs there, as it
+    reads ``mmseg::`` ones in mmseg's ``.mim/configs``. A checkout without symlinks holds a plain file in its
+    place: make it a link again, or a copy where links are not allowed."""
+    link = osp.join(HERE, 'mmcrosskd', '.mim', 'configs')
+    if osp.isdir(link):
+        return
+    if osp.lexists(link):
+        os.remove(link)
+    try:
+        os.symlink(osp.join('..', '..', 'configs'), link)
+    except OSError:
+        shutil.copytree(osp.join(HERE, 'configs'), link)
+
+
+ensure_mim_configs()
 
 setup(
     name='mmcrosskd',
     version=read_version(),
     description='Cross-task knowledge distillation with an inverted projector for OpenMMLab models',
-    long_description=open('README.md').read(),
+    long_description=open(osp.join(HERE, 'README.md')).read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['mmcrosskd', 'mmcrosskd.*']),
+    # The configs travel inside the package (copied into a built wheel), for `mmcrosskd::` paths.
+    package_data={'mmcrosskd': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
     python_requires='>=3.8',
     # Ranges a user can live with; requirements/pinned.txt records the stack we test on.
     install_requires=[

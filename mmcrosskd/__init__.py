@@ -9,6 +9,10 @@ from .compat import ensure_torchvision_ops, register_checkpoint_safe_globals
 ensure_torchvision_ops()
 register_checkpoint_safe_globals()
 
+from .utils.config import register_config_scope  # noqa: E402
+
+register_config_scope()  # `_base_ = 'mmcrosskd::quickstart/...'` in configs loaded after this import
+
 from . import datasets, hooks, losses, models  # noqa: E402,F401  (registers everything)
 from .version import __version__  # noqa: E402
 

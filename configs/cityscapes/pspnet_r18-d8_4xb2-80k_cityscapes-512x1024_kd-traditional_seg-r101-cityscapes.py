@@ -6,8 +6,7 @@ model = dict(
     _delete_=True,
     type='CrossTaskDistiller',
     student={{_base_.model}},
-    teachers=dict(seg=dict(config='mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py',
-                           checkpoint='checkpoints/pspnet_r101-d8_512x1024_80k_cityscapes.pth')),
+    teachers=dict(seg=dict(config='mmseg::pspnet/pspnet_r101-d8_4xb2-80k_cityscapes-512x1024.py', checkpoint='zoo')),
     projector='traditional',
     distill=[
         dict(name='c4', student='backbone[3]', teacher='seg:backbone[3]',

@@ -5,7 +5,7 @@ model = dict(
     _delete_=True,
     type='CrossTaskDistiller',
     student={{_base_.model}},
-    teachers=dict(seg=dict(config='configs/quickstart/fcn_r18-d8_scenes-64px.py',
+    teachers=dict(seg=dict(config='mmcrosskd::quickstart/fcn_r18-d8_scenes-64px.py',
                            checkpoint='work_dirs/quickstart/student_plain/iter_500.pth')),
     distill=[
         dict(name='dist', student='decode_head.conv_seg', teacher='seg:decode_head.conv_seg', projector='identity',

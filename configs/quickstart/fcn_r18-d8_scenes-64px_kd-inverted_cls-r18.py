@@ -6,7 +6,7 @@ model = dict(
     _delete_=True,
     type='CrossTaskDistiller',
     student={{_base_.model}},
-    teachers=dict(cls=dict(config='configs/quickstart/resnet18_fashionmnist-32px_cls.py',
+    teachers=dict(cls=dict(config='mmcrosskd::quickstart/resnet18_fashionmnist-32px_cls.py',
                            checkpoint=teacher_checkpoint)),
     distill=[
         # Settled by the tuning sweep (docs/tuning.md): the teacher's last stage (layer4) was the best tap;

@@ -29,7 +29,7 @@ from ..utils.config import build_model_from_spec, load_model_spec
 from .channels import input_channels
 from .projectors import DIRECTIONS, align_to_student, build_projector
 from .taps import TapSet
-from .teacher import FrozenTeacher
+from .teacher import FrozenTeacher, check_teacher_options
 
 _ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'same_task'}
 _ALIGN_MODES = ('interpolate', 'pool')
@@ -186,8 +186,7 @@ class CrossTaskDistiller(BaseModel):
         # Teachers are kept in a plain dict on purpose (see teacher.py): not submodules.
         self.teachers = {}
         for name, opts in teachers.items():
-            if not isinstance(opts, dict) or 'config' not in opts:
-                raise ValueError(f'teacher {name!r}: give a dict with at least `config`')
+            check_teacher_options(name, opts)
             if name in self._teacher_specs:
                 self.teachers[name] = FrozenTeacher(name, **opts)
             else:

@@ -6,6 +6,8 @@ checkpoints hold no teacher weights; the teacher is rebuilt from its config, che
 and out of ``model.train()`` (it stays in eval mode, BatchNorm and Dropout/DropPath alike).
 """
 import contextlib
+import difflib
+import inspect
 import logging
 import warnings
 
@@ -13,8 +15,8 @@ import torch
 import torch.nn.functional as F
 from mmengine.logging import MMLogger
 
-from ..utils.checkpoint import load_teacher_checkpoint
-from ..utils.config import build_model_from_spec, load_model_spec, strip_pretrained
+from ..utils.config import build_model_from_spec, load_model_spec, merge_model_overrides, strip_pretrained
+from ..utils.teacher_weights import load_teacher_weights
 from .channels import input_channels
 from .taps import TapSet
 
@@ -66,8 +68,11 @@ class FrozenTeacher:
     Args:
         name (str): the teacher's name (used in messages and distill entries).
         config (str | dict): the teacher's config path (``'mmpretrain::...'``) or model dict.
-        checkpoint (str, optional): local checkpoint file. Without it the teacher is randomly
-            initialised from ``seed`` (its ``pretrained``/``Pretrained`` init entries are removed).
+        checkpoint (str, optional): a local file, an ``http(s)`` URL, a prefix of mmengine's
+            ``CheckpointLoader`` (``torchvision://``, ``open-mmlab://``, ...), or ``'zoo'`` for the
+            weights the config's package publishes (see :mod:`mmcrosskd.utils.teacher_weights`).
+            Without it the teacher is randomly initialised from ``seed`` (its
+            ``pretrained``/``Pretrained`` init entries are removed).
         seed (int): seed of the random initialisation. Default 0.
         scope (str, optional): registry scope (default: from the config).
         input_size (tuple[int, int] | int, optional): resize the images to this (H, W) (an int: a
@@ -76,10 +81,15 @@ class FrozenTeacher:
         allow_unsafe_checkpoint (bool): load the checkpoint with ``weights_only=False``. Default False.
         autocast (str, optional): ``'bf16'`` or ``'fp16'`` to run the teacher under autocast.
         channels_last (bool): convert the teacher (and its input) to channels-last. Default False.
+        model (dict, optional): overrides merged into the model config, as ``_base_`` inheritance
+            merges (``_delete_=True`` replaces a sub-dict), e.g. ``dict(backbone=dict(out_type='featmap'))``.
+        key_map (str | callable, optional): rename the checkpoint's keys first: ``'torchvision'`` or
+            ``'timm'`` (ResNet, MobileNetV2, ViT classifiers into mmpretrain's), or a function.
     """
 
     def __init__(self, name, config, checkpoint=None, seed=0, scope=None, input_size=None, prefix=None,
-                 allow_unsafe_checkpoint=False, autocast=None, channels_last=False):
+                 allow_unsafe_checkpoint=False, autocast=None, channels_last=False, model=None,
+                 key_map=None):
         self.name = name
         if autocast not in _AUTOCAST:
             raise ValueError(f"teacher {name!r}: autocast must be None, 'bf16' or 'fp16', got {autocast!r}")
@@ -87,7 +97,12 @@ class FrozenTeacher:
         self.input_size = _checked_size(name, input_size)
         self.channels_last = channels_last
         self.checkpoint = checkpoint
+        if key_map is not None and checkpoint is None:
+            raise ValueError(f'teacher {name!r}: key_map={key_map!r} renames checkpoint keys, but there is no '
+                             '`checkpoint`; give one, or drop key_map for a randomly initialised teacher')
         model_cfg, scope = load_model_spec(config, scope)
+        if model is not None:
+            model_cfg = merge_model_overrides(model_cfg, model, f'teacher {name!r}')
         if checkpoint is None:
             removed = strip_pretrained(model_cfg)
             if removed:
@@ -95,22 +110,28 @@ class FrozenTeacher:
                               f'pretrained entries {removed}')
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            model, self.scope = build_model_from_spec(dict(model_cfg, _scope_=scope) if scope else model_cfg)
-            if checkpoint is None and hasattr(model, 'init_weights'):
+            net, self.scope = build_model_from_spec(dict(model_cfg, _scope_=scope) if scope else model_cfg)
+            if checkpoint is None and hasattr(net, 'init_weights'):
                 with _quiet_logger():  # mmengine logs one line per parameter here
-                    model.init_weights()
+                    net.init_weights()
         if checkpoint is not None:
-            load_teacher_checkpoint(model, checkpoint, name, prefix, allow_unsafe_checkpoint)
-        model.eval()
-        for p in model.parameters():
+            load_teacher_weights(net, checkpoint, name, config=config, prefix=prefix,
+                                 allow_unsafe=allow_unsafe_checkpoint, key_map=key_map)
+        net.eval()
+        for p in net.parameters():
             p.requires_grad_(False)
         if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        self.model = model
+            net = net.to(memory_format=torch.channels_last)
+        self.model = net
         self.taps = None
         self._scale = self._shift = None
         self._flip = self._to_gray = False
-        self._channels = input_channels(model)
+        self._channels = input_channels(net)
+
+    @classmethod
+    def options(cls):
+        """The keys a teacher entry takes (the constructor's arguments but ``name``)."""
+        return tuple(inspect.signature(cls.__init__).parameters)[2:]
 
     # -- set-up by the distiller ---------------------------------------------------------------
     def set_taps(self, specs):
@@ -201,3 +222,22 @@ class FrozenTeacher:
         if self.autocast is not None:
             feats = [f.float() for f in feats]
         return feats
+
+
+def check_teacher_options(name, opts):
+    """Check a teacher entry before building it: a dict with ``config`` and only known keys.
+
+    Args:
+        name (str): the teacher's name.
+        opts (dict): its options.
+    """
+    allowed = FrozenTeacher.options()
+    if not isinstance(opts, dict) or 'config' not in opts:
+        raise ValueError(f'teacher {name!r}: give a dict with at least `config`; the keys it takes: '
+                         f'{", ".join(allowed)}')
+    unknown = [k for k in opts if k not in allowed]
+    if unknown:
+        hints = [f'{k!r} (did you mean {close[0]!r}?)' if (close := difflib.get_close_matches(k, allowed, 1))
+                 else repr(k) for k in unknown]
+        raise ValueError(f'teacher {name!r}: unknown key(s) {", ".join(hints)}. A teacher takes: '
+                         f'{", ".join(allowed)} (see docs/teachers.md)')

@@ -118,7 +118,7 @@ def nonfinite_entries(state_dict):
             if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
-def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsafe=False):
+def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsafe=False, key_map=None):
     """Load weights into a teacher with ``weights_only=True`` and strict key checking.
 
     Args:
@@ -129,19 +129,53 @@ def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsa
             (e.g. ``'student.'`` to use a distilled student as a teacher).
         allow_unsafe (bool): load with ``weights_only=False``. Only for checkpoints you trust:
             unpickling can run arbitrary code.
+        key_map (callable, optional): renames the file's keys to the model's (see
+            :mod:`mmcrosskd.utils.teacher_weights`), applied after ``prefix``.
 
     Returns:
         dict: the loaded state dict.
     """
-    obj = read_checkpoint(path, f'teacher {name!r}', weights_only=not allow_unsafe,
-                          unsafe_hint='set `allow_unsafe_checkpoint=True` on the teacher')
+    return fit_teacher_state(model, read_checkpoint_file(path, name, allow_unsafe), path, name, prefix, key_map)
+
+
+def read_checkpoint_file(path, name='teacher', allow_unsafe=False):
+    """:func:`read_checkpoint` for a teacher's (or a converted) weights file.
+
+    Args:
+        path (str): the file.
+        name (str): the teacher's name, for messages.
+        allow_unsafe (bool): load with ``weights_only=False``.
+
+    Returns:
+        object: what the file holds.
+    """
+    return read_checkpoint(path, f'teacher {name!r}', weights_only=not allow_unsafe,
+                           unsafe_hint='set `allow_unsafe_checkpoint=True` on the teacher')
+
+
+def fit_teacher_state(model, obj, source, name='teacher', prefix=None, key_map=None):
+    """Load a checkpoint's state dict into a teacher, strictly: every key and shape must match.
+
+    Args:
+        model (nn.Module): the teacher.
+        obj (dict): a loaded checkpoint (``state_dict``/``model`` sub-dicts are understood).
+        source (str): where it came from, for messages.
+        name (str): the teacher's name, for messages.
+        prefix (str, optional): keep only keys under this prefix and strip it.
+        key_map (callable, optional): ``state_dict -> state_dict`` renaming, applied after ``prefix``.
+
+    Returns:
+        dict: the loaded state dict.
+    """
     state = _extract_state_dict(obj)
     if not isinstance(state, dict):
-        raise RuntimeError(f'teacher {name!r}: {path!r} holds no state dict')
+        raise RuntimeError(f'teacher {name!r}: {source!r} holds no state dict')
     state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
                         for k, v in state.items())
     if prefix:
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
+    if key_map is not None:
+        state = key_map(state)
     own = model.state_dict()
     missing = set(own) - set(state)
     unexpected = set(state) - set(own)
@@ -156,11 +190,23 @@ def load_teacher_checkpoint(model, path, name='teacher', prefix=None, allow_unsa
             parts.append('shape mismatch: ' + _summarise(
                 [f'{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}' for k in shape_bad]))
         raise RuntimeError(
-            f'teacher {name!r}: checkpoint {path!r} does not fit the teacher model: '
+            f'teacher {name!r}: checkpoint {source!r} does not fit the teacher model: '
             + '; '.join(parts) + '. Check that the teacher config matches the checkpoint '
-            '(or set `prefix=` to select a sub-model).')
+            '(or set `prefix=` to select a sub-model' + _key_map_hint(state, key_map) + ').')
     model.load_state_dict(state, strict=True)
     return state
+
+
+def _key_map_hint(state, key_map):
+    """Suggest ``key_map=`` when the keys look like a torchvision or timm classifier's."""
+    if key_map is not None:
+        return ''
+    keys = set(state)
+    if {'fc.weight', 'conv1.weight'} <= keys or 'classifier.1.weight' in keys or 'conv_proj.weight' in keys:
+        return ", or `key_map='torchvision'` for a torchvision checkpoint"
+    if 'patch_embed.proj.weight' in keys:
+        return ", or `key_map='timm'` for a timm checkpoint"
+    return ''
 
 
 _TMP_PREFIX = '.tmp-'
