@@ -76,7 +76,8 @@ def test_report_counts_and_reasons(tmp_path):
     out = tmp_path / 'families.md'
     mf.write_report(results, str(out), 'CMD')
     text = out.read_text()
-    assert '- as teacher: ok: 2, outside: 1, n/a: 0, FAIL: 1' in text
-    assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 2' in text
+    assert '- as teacher: ok: 2, outside: 1, n/a: 0, FAIL: 0, timeout: 1' in text
+    assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 1, timeout: 1' in text
+    assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
     row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
     assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
