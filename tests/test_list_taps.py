@@ -1,7 +1,7 @@
 """tools/list_taps.py: every tappable path with its layout and shape, in distill-entry syntax, for plain
 mmseg/mmpretrain configs and for KD configs (student and teachers); the distiller's errors point to it."""
+import importlib.util
 import os.path as osp
-import sys
 
 import pytest
 import torch
@@ -12,8 +12,10 @@ from conftest import DATA, ROOT, run_tool
 from mmcrosskd.models.taps import tappable_outputs
 from mmcrosskd.runner_utils import load_config
 
-sys.path.insert(0, osp.join(ROOT, 'tools'))
-import list_taps  # noqa: E402
+# By path: putting tools/ on sys.path would let its test.py shadow the standard library's `test` package.
+_spec = importlib.util.spec_from_file_location('list_taps', osp.join(ROOT, 'tools', 'list_taps.py'))
+list_taps = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(list_taps)
 
 
 class Net(nn.Module):
