@@ -50,6 +50,8 @@ setup(
     extras_require={
         'seg': ['mmsegmentation>=1.0,<2.0', 'mmcv>=2.0.0rc4,<2.2.0', 'ftfy', 'regex'],
         'cls': ['mmpretrain>=1.0,<2.0', 'mmcv>=2.0.0,<2.4.0', 'torchvision'],
+        # mmdet detectors as teachers; mmdet 3.3.0 accepts mmcv <2.2.0 (so does mmseg 1.2.2).
+        'mmdet': ['mmdet==3.3.0', 'mmcv>=2.0.0rc4,<2.2.0', 'pycocotools', 'shapely', 'terminaltables', 'scipy'],
         'plot': ['matplotlib'],
         'tests': ['pytest'],
     },

