@@ -9,7 +9,7 @@ from .compat import ensure_torchvision_ops, register_checkpoint_safe_globals
 ensure_torchvision_ops()
 register_checkpoint_safe_globals()
 
-from . import datasets, hooks, losses, models  # noqa: E402,F401  (registers everything)
+from . import datasets, hooks, losses, models, optim  # noqa: E402,F401  (registers everything)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'datasets', 'models', 'losses', 'hooks']

@@ -31,14 +31,14 @@ DEVICES = ('auto', 'cpu', 'cuda')
 TORCH_CPU_INDEX = 'https://download.pytorch.org/whl/cpu'
 DEFAULT_CUDA_HOME = '/usr/local/cuda'  # searched after PATH and $CUDA_HOME (MMCROSSKD_CUDA_SEARCH replaces it)
 # mmcv ops that OpenMMLab models call on their tensors; built CPU-only, they raise
-# "... is not compiled with GPU support" on CUDA tensors (checked in the installed mmseg 1.2.2,
-# mmpretrain 1.2.0 and mmdet 3.x sources: which model code imports which mmcv.ops name).
-OPS_WITHOUT_GPU = ('mmdet detectors (nms/batched_nms in every post-processing, RoIAlign in two-stage and '
-                   'mask heads, sigmoid focal loss, deformable DETR attention); mmseg models with deformable '
-                   'convolutions (DCN backbones), PSANet (PSAMask), CCNet (CrissCrossAttention), Mask2Former/'
-                   'MaskFormer heads (multi-scale deformable attention) and point-sampling heads; mmpretrain '
-                   'classifiers and plain mmseg models (FCN, PSPNet, DeepLabV3, UPerNet, SegFormer) do not '
-                   'use mmcv ops and run on the GPU')
+# "... is not compiled with GPU support" on CUDA tensors. Found by reading which model code imports which
+# mmcv.ops name in mmseg 1.2.2 and mmpretrain 1.2.0 (mmpretrain: none), and mmdet 3.x's detectors.
+OPS_WITHOUT_GPU = ('mmdet detectors (nms in every post-processing, RoIAlign in two-stage and mask heads, '
+                   'sigmoid focal loss, deformable-DETR attention); mmseg models with deformable convolutions '
+                   '(dcn= backbones), PSANet (PSAMask), CCNet (CrissCrossAttention), Mask2Former '
+                   "(multi-scale deformable attention) and mmseg's FocalLoss. mmpretrain classifiers and the "
+                   'other mmseg models (FCN, PSPNet, DeepLabV3, UPerNet, SegFormer, PointRend...) use no '
+                   'compiled mmcv op and run on the GPU')
 
 
 def _run(cmd, env):
