@@ -13,9 +13,11 @@
 #      (mmcrosskd/compat/install_plan.py decides, as tools/install.sh does); if that build fails, the error is
 #      kept and mmcv is built with CPU ops (the benchmarked models use no mmcv op) so the figures still come;
 #   3. benchmarks/speed.py --device cuda --amp: the CPU variants and ratios (cls 224x224 batch 32; seg 512x1024
-#      batch 2), exact peak GPU memory per variant; the growth suite (entries, teachers, DDP with NCCL, 1 process);
+#      batch 2), exact peak GPU memory per variant;
 #   4. a short quick-start training with --amp (the garment scenes if .whl/fashion-mnist travelled, else the
 #      tests' synthetic scenes) under torchrun --launcher pytorch (NCCL; teachers follow the student's GPU);
+#      then the growth suite (entries, teachers, DDP with NCCL, 1 process). A phase that would start after
+#      GPU_CHECK_BUDGET seconds (default 450) is skipped and marked so;
 #   5. everything under $OUT (or --out DIR, default work_dirs/gpu_check): gpu_check.md (figures and timings),
 #      the speed reports and JSON, the logs.
 # Budget: < 8 minutes on one H200 with 16 cores; each phase's time is written to gpu_check.md.
@@ -71,9 +73,15 @@ REPORT=$OUT_DIR/gpu_check.md
 : > "$LOG"
 T0=$(date +%s)
 PHASES=()
+BUDGET=${GPU_CHECK_BUDGET:-450}  # seconds; a phase that would start later is skipped (the run must stay < 8 min)
 phase() {  # phase NAME COMMAND...: run, log, time; keep going on failure (the report says which failed)
   local name=$1; shift
   local t=$(date +%s) rc
+  if [[ $MODE != dry && $name != build* && $name != install* && $(( t - T0 )) -gt $BUDGET ]]; then
+    PHASES+=("| $name | 0 | skipped: past the ${BUDGET} s budget |")
+    echo "[gpu_check] $name: skipped (past the ${BUDGET} s budget)" | tee -a "$LOG"
+    return 1
+  fi
   echo "[gpu_check] $name" | tee -a "$LOG"
   "$@" >> "$LOG" 2>&1
   rc=$?
@@ -140,8 +148,6 @@ SPEED=(benchmarks/speed.py --device $DEVICE --amp)
   --out "$OUT_DIR/performance_$DEVICE.md" --json "$OUT_DIR/speed_cls.json"
 phase "speed: seg" "$PY" "${SPEED[@]}" "${SPEED_SEG[@]}" --out "$OUT_DIR/performance_$DEVICE.md" \
   --json "$OUT_DIR/speed_seg.json"
-phase "speed: growth" "$PY" "${SPEED[@]}" "${SPEED_GROWTH[@]}" --out "$OUT_DIR/performance_$DEVICE.md" \
-  --json "$OUT_DIR/speed_growth.json"
 
 train() {
   local data=$OUT_DIR/data cfg opts
@@ -167,6 +173,8 @@ train() {
     tools/train.py "$cfg" --amp --launcher pytorch --work-dir "$OUT_DIR/train" --cfg-options "${opts[@]}"
 }
 phase "train --amp ($TRAIN_ITERS iterations, $NPROC process(es))" train
+phase "speed: growth" "$PY" "${SPEED[@]}" "${SPEED_GROWTH[@]}" --out "$OUT_DIR/performance_$DEVICE.md" \
+  --json "$OUT_DIR/speed_growth.json"
 
 # the report: phases with times, the speed sections, the training's last log lines
 {
