@@ -190,7 +190,7 @@ phase "speed: growth" "$PY" "${SPEED[@]}" "${SPEED_GROWTH[@]}" --out "$OUT_DIR/p
   echo "## Training"
   echo
   echo '```'
-  grep -hE "AMP|Distributed training|dist_cfg|mIoU|Iter\(train\) \[ *$TRAIN_ITERS/" "$LOG" | grep -v Warning | tail -8
+  grep -hE "AMP|Distributed training|dist_cfg|mIoU|Iter\(train\) \[ *$TRAIN_ITERS/" "$LOG" | grep -v Warning | tail -20
   echo '```'
 } > "$REPORT"
 echo "[gpu_check] report: $REPORT ($(( $(date +%s) - T0 )) s)"
