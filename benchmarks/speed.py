@@ -135,7 +135,9 @@ def make_optim_wrapper(params, device, amp):
     optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
     if not amp:
         return OptimWrapper(optimizer)
-    return AmpOptimWrapper(optimizer=optimizer) if device == 'cuda' else CPUAutocastOptimWrapper(optimizer=optimizer)
+    if str(device).startswith('cuda'):
+        return AmpOptimWrapper(optimizer=optimizer)
+    return CPUAutocastOptimWrapper(optimizer=optimizer)
 
 
 def growth_distill(name, suite):
