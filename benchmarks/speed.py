@@ -1,7 +1,7 @@
 """Training-step time and memory of distillation variants, against the student alone and a hand-written floor.
 
-    .venv/bin/python benchmarks/speed.py [--suite cls seg] [--repeats 15] [--device cpu|cuda]
-                                         [--out docs/performance.md]
+    .venv/bin/python benchmarks/speed.py [--suite cls seg growth] [--repeats 15] [--device cpu|cuda] [--amp]
+                                         [--size H W] [--batch N] [--processes 1 2] [--out docs/performance.md]
 
 For each suite (an mmpretrain classifier pair; an mmseg segmentor student with a larger teacher of another
 task), in ONE process, interleaving the variants round-robin and repeating, it measures the median time of a
@@ -16,10 +16,21 @@ full training step (forward, backward, optimizer step):
                       tapped layer (under no_grad), a 1x1 projector and an MSE: the floor;
 6. ``mmrazor``      - mmrazor 1.0.0's SingleTeacherDistill, if it can be imported (else its exact error).
 
+``--suite growth`` measures how cost grows, on the cls pair (ResNet-18 student): ``entries-N`` is the student
+with N = 1, 2, 4 distill entries from one ResNet-50 classifier teacher whose forward always stops after
+``layer3`` (so only projectors and losses are added); ``teachers-N`` adds N = 1, 2, 3 teachers of different
+tasks (that classifier, an mmseg FCN segmentor, an mmseg depth estimator), one entry each
+(``teachers-1`` is ``entries-1``). ``--processes 1 2`` also times the student and ``entries-1`` under DDP
+(mmengine's MMDistributedDataParallel; gloo on CPU, NCCL on CUDA) with 1 and 2 processes, each process with
+the suite's batch and ``cores / processes`` threads, launched with ``torch.distributed.run``.
+
+``--amp``: the forward under autocast (float16 with mmengine's AmpOptimWrapper on CUDA, bfloat16 on CPU).
+
 Peak memory is measured per variant in a fresh subprocess (CPU: the peak RSS of three steps above the RSS
 before them, after one warm-up step, read from /proc/self/status with the peak mark reset; CUDA: max
-allocated above the allocated memory before them), since one process' peak cannot be split between
-interleaved variants.
+allocated above the allocated memory before them, exact from the CUDA caching allocator's counters), since one
+process' peak cannot be split between interleaved variants. Under DDP each rank measures its own peak the same
+way, one variant per launch, and the largest rank's is reported.
 """
 import argparse
 import datetime
@@ -50,6 +61,34 @@ SUITES = {
         student_tap='backbone.layer4', teacher_tap='backbone.layer3', tf_tap='backbone.layer4',
         size=(256, 256), batch=4, kind='seg'),
 }
+
+# How cost grows (``--suite growth``): (student tap, teacher tap) of the entries from the one classifier
+# teacher: its forward stops after layer3 whatever the number of entries.
+GROWTH_ENTRIES = [('backbone.layer4', 'backbone.layer3'), ('backbone.layer3', 'backbone.layer2'),
+                  ('backbone.layer2', 'backbone.layer1'), ('backbone.layer3', 'backbone.layer3')]
+# Teachers of different tasks, each distilled into the student's layer4 from its own layer3.
+GROWTH_TEACHERS = [
+    ('cls', dict(config='mmpretrain::resnet/resnet50_8xb32_in1k.py', seed=0)),
+    ('seg', dict(config='mmseg::fcn/fcn_r18-d8_4xb2-80k_cityscapes-512x1024.py', seed=0)),
+    ('depth', dict(config=dict(
+        _scope_='mmseg', type='DepthEstimator',
+        data_preprocessor=dict(type='SegDataPreProcessor', mean=[127.5] * 3, std=[127.5] * 3, bgr_to_rgb=True),
+        backbone=dict(type='ResNetV1c', depth=18, norm_cfg=dict(type='BN')),
+        decode_head=dict(type='VPDDepthHead', max_depth=10, in_channels=[64, 128, 256, 512], embed_dim=16,
+                         feature_dim=128, fmap_border=0)), seed=0)),
+]
+SUITES['growth'] = dict(SUITES['cls'], variants=['student', 'entries-1', 'entries-2', 'entries-4', 'teachers-2',
+                                                 'teachers-3'])
+
+
+def with_overrides(suite, size=None, batch=None):
+    """The suite with another image size (H, W) and/or batch."""
+    suite = dict(suite)
+    if size:
+        suite['size'] = tuple(size)
+    if batch:
+        suite['batch'] = batch
+    return suite
 
 
 def student_cfg(suite):
@@ -87,10 +126,41 @@ def make_batch(suite, seed=0):
     return dict(inputs=imgs, data_samples=samples)
 
 
-def build_variant(name, suite, device):
+def make_optim_wrapper(params, device, amp):
+    """SGD in mmengine's OptimWrapper; with ``amp``, its AMP wrapper (CUDA, float16) or ours (CPU, bfloat16)."""
+    import torch
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+
+    from mmcrosskd.optim import CPUAutocastOptimWrapper
+    optimizer = torch.optim.SGD(params, lr=1e-3, momentum=0.9)
+    if not amp:
+        return OptimWrapper(optimizer)
+    if str(device).startswith('cuda'):
+        return AmpOptimWrapper(optimizer=optimizer)
+    return CPUAutocastOptimWrapper(optimizer=optimizer)
+
+
+def growth_distill(name, suite):
+    """(teachers, distill) of an ``entries-N`` / ``teachers-N`` variant."""
+    kind, n = name.split('-')
+    n = int(n)
+    loss = dict(type='FeatureL2Loss', normalize='l2')
+    if kind == 'entries':
+        if n > len(GROWTH_ENTRIES):
+            raise KeyError(f'{name}: at most entries-{len(GROWTH_ENTRIES)}')
+        return dict(cls=GROWTH_TEACHERS[0][1]), [
+            dict(name=f'e{i}', student=s_tap, teacher=f'cls:{t_tap}', loss=loss)
+            for i, (s_tap, t_tap) in enumerate(GROWTH_ENTRIES[:n])]
+    if n > len(GROWTH_TEACHERS):
+        raise KeyError(f'{name}: at most teachers-{len(GROWTH_TEACHERS)}')
+    teachers = dict(GROWTH_TEACHERS[:n])
+    return teachers, [dict(name=t, student=suite['student_tap'], teacher=f'{t}:backbone.layer3', loss=loss)
+                      for t in teachers]
+
+
+def build_variant(name, suite, device, amp=False):
     """Return (model, step_fn) where step_fn(batch) runs one training step."""
     import torch
-    from mmengine.optim import OptimWrapper
     from mmengine.registry import MODELS
 
     import mmcrosskd  # noqa: F401
@@ -108,23 +178,26 @@ def build_variant(name, suite, device):
     elif name in ('inverted', 'traditional'):
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), teachers=dict(t=teacher),
                                   distill=[dict(entry, projector=name)]))
+    elif name.startswith(('entries-', 'teachers-')):
+        teachers, distill = growth_distill(name, suite)
+        model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), teachers=teachers,
+                                  distill=distill, max_kd_ratio=None))
     elif name == 'ideal':
-        return build_ideal(suite, device)
+        return build_ideal(suite, device, amp)
     elif name == 'mmrazor':
         return build_mmrazor(suite, device)
     else:
         raise KeyError(name)
     model.to(device).train()
-    optim = OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9))
+    optim = make_optim_wrapper(model.parameters(), device, amp)
     return model, lambda batch: model.train_step(batch, optim)
 
 
-def build_ideal(suite, device):
+def build_ideal(suite, device, amp=False):
     """Plain PyTorch: the student's own train_step plus a truncated teacher forward, a 1x1 projector
     and an MSE, with no wrapper, hooks or re-normalisation."""
     import torch
     import torch.nn.functional as F
-    from mmengine.optim import OptimWrapper
     from mmengine.registry import MODELS
 
     from mmcrosskd.utils.config import build_model_from_spec
@@ -138,7 +211,7 @@ def build_ideal(suite, device):
     s_layer.register_forward_hook(lambda m, a, o: feats.__setitem__('s', o))
     c_s = {'cls': 512, 'seg': 512}[suite['kind']]
     proj = torch.nn.Conv2d(1024, c_s, 1, bias=False).to(device)
-    optim = OptimWrapper(torch.optim.SGD(list(student.parameters()) + list(proj.parameters()), lr=1e-3, momentum=0.9))
+    optim = make_optim_wrapper(list(student.parameters()) + list(proj.parameters()), device, amp)
 
     def step(batch):
         with optim.optim_context(student):
@@ -148,8 +221,9 @@ def build_ideal(suite, device):
                 t = tb.maxpool(tb.relu(tb.norm1(tb.conv1(x))))
                 t = tb.layer3(tb.layer2(tb.layer1(t)))
             losses = student(**data, mode='loss')
-            t = F.interpolate(t, size=feats['s'].shape[-2:], mode='bilinear', align_corners=False)
-            losses['loss_kd'] = F.mse_loss(F.normalize(feats['s'], dim=1), F.normalize(proj(t), dim=1))
+            with torch.autocast(x.device.type, enabled=False):  # float32, as the distiller does
+                t = F.interpolate(t.float(), size=feats['s'].shape[-2:], mode='bilinear', align_corners=False)
+                losses['loss_kd'] = F.mse_loss(F.normalize(feats['s'].float(), dim=1), F.normalize(proj(t), dim=1))
             loss, log = student.parse_losses(losses)
         optim.update_params(loss)
         return log
@@ -163,12 +237,12 @@ def build_mmrazor(suite, device):
     raise NotImplementedError('mmrazor imported: wire SingleTeacherDistill here to time it')
 
 
-def time_variants(names, suite, device, repeats, warmup=2):
+def time_variants(names, suite, device, repeats, warmup=2, amp=False):
     import torch
     built, errors = {}, {}
     for name in names:
         try:
-            built[name] = build_variant(name, suite, device)
+            built[name] = build_variant(name, suite, device, amp)
         except Exception as exc:  # record why a variant cannot run (mmrazor)
             errors[name] = f'{type(exc).__name__}: {str(exc).splitlines()[0][:300]}'
     batch = make_batch(suite)
@@ -185,10 +259,10 @@ def time_variants(names, suite, device, repeats, warmup=2):
     return {n: statistics.median(v) for n, v in times.items()}, errors
 
 
-def peak_memory(name, suite_name, device):
+def peak_memory(name, suite, device, amp=False):
     """Peak memory growth of a few steps of one variant, in a fresh process."""
     code = (f'import sys; sys.path.insert(0, {ROOT!r}); import benchmarks.speed as b; '
-            f'print("MEM", b._measure_memory({name!r}, {suite_name!r}, {device!r}))')
+            f'print("MEM", b._measure_memory({name!r}, {suite!r}, {device!r}, {amp!r}))')
     out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
     for line in out.stdout.splitlines():
         if line.startswith('MEM '):
@@ -210,10 +284,11 @@ def _reset_peak_rss():
         f.write('5')
 
 
-def _measure_memory(name, suite_name, device):
+def _measure_memory(name, suite, device, amp=False):
     import torch
-    suite = SUITES[suite_name]
-    model, step = build_variant(name, suite, device)
+    if os.environ.get('MMCROSSKD_SPEED_THREADS'):
+        torch.set_num_threads(int(os.environ['MMCROSSKD_SPEED_THREADS']))
+    model, step = build_variant(name, suite, device, amp)
     batch = make_batch(suite)
     if device == 'cuda':
         step(batch)
@@ -231,29 +306,142 @@ def _measure_memory(name, suite_name, device):
     return _status_mb('VmHWM') - base
 
 
+def ddp_worker(a):
+    """One rank under ``torch.distributed.run``: time the variants (or measure one variant's peak memory)
+    wrapped in mmengine's MMDistributedDataParallel; rank 0 prints ``DDP <json>``."""
+    import torch
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    world, local = int(os.environ['WORLD_SIZE']), int(os.environ.get('LOCAL_RANK', 0))
+    if a.device == 'cuda':
+        torch.cuda.set_device(local)
+        device, backend = f'cuda:{local}', 'nccl'
+    else:  # the machine's cores (or --threads) shared between the processes
+        torch.set_num_threads(max(1, (a.threads or os.cpu_count() or 1) // world))
+        device, backend = 'cpu', 'gloo'
+    dist.init_process_group(backend)
+    suite = with_overrides(SUITES[a.suite[0]], a.size, a.batch)
+    names = [a.ddp_memory] if a.ddp_memory else a.ddp_variants
+    steps = {}
+    for name in names:
+        model, _ = build_variant(name, suite, device, a.amp)  # teachers follow the model's device
+        wrapped = MMDistributedDataParallel(module=model, device_ids=[local] if a.device == 'cuda' else None)
+        optim = make_optim_wrapper(model.parameters(), a.device, a.amp)
+        steps[name] = (lambda w, o: (lambda batch: w.train_step(batch, o)))(wrapped, optim)
+    batch = make_batch(suite, seed=dist.get_rank())
+    sync = torch.cuda.synchronize if a.device == 'cuda' else (lambda: None)
+    if a.ddp_memory:
+        step = steps[a.ddp_memory]
+        step(batch)
+        sync()
+        if a.device == 'cuda':
+            torch.cuda.reset_peak_memory_stats()
+            base = torch.cuda.memory_allocated()
+        else:
+            _reset_peak_rss()
+            base = _status_mb('VmRSS')
+        for _ in range(3):
+            step(batch)
+        sync()
+        peak = (torch.cuda.max_memory_allocated() - base) / 2**20 if a.device == 'cuda' else _status_mb('VmHWM') - base
+        t = torch.tensor([peak], device=device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        out = dict(peak_mem_mb=t.item())
+    else:
+        times = {n: [] for n in steps}
+        for r in range(2 + a.repeats):
+            for name, step in steps.items():
+                dist.barrier()
+                sync()
+                t0 = time.perf_counter()
+                step(batch)
+                sync()
+                if r >= 2:
+                    times[name].append(time.perf_counter() - t0)
+        out = dict(median_s={n: statistics.median(v) for n, v in times.items()}, threads=torch.get_num_threads())
+    if dist.get_rank() == 0:
+        print('DDP', json.dumps(out), flush=True)
+    dist.destroy_process_group()
+
+
+def run_ddp(a, processes, extra):
+    """Launch ``ddp_worker`` on ``processes`` ranks; return its JSON."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        port = str(sock.getsockname()[1])
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', str(processes), '--master_addr',
+           '127.0.0.1', '--master_port', port, osp.abspath(__file__), '--suite', a.suite[0], '--device', a.device,
+           '--repeats', str(a.repeats)] + (['--amp'] if a.amp else []) + \
+        (['--threads', str(a.threads)] if a.threads else []) + \
+        (['--size', *map(str, a.size)] if a.size else []) + (['--batch', str(a.batch)] if a.batch else []) + extra
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'))
+    for line in proc.stdout.splitlines():
+        if line.startswith('DDP '):
+            return json.loads(line[4:])
+    raise RuntimeError(f'DDP run with {processes} processes failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
+
+
+def measure_processes(a):
+    """Student and entries-1 under DDP with each number of processes: times, and peaks (one launch each)."""
+    names = ['student', 'entries-1']
+    out = {}
+    for n in a.processes:
+        r = run_ddp(a, n, ['--ddp-worker', '--ddp-variants', *names])
+        if not a.no_memory:
+            r['peak_mem_mb'] = {v: run_ddp(a, n, ['--ddp-worker', '--ddp-memory', v])['peak_mem_mb'] for v in names}
+        out[n] = r
+        print('processes', n, json.dumps(r), flush=True)
+    return out
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--suite', nargs='+', default=['cls', 'seg'], choices=list(SUITES))
-    p.add_argument('--variants', nargs='+',
-                   default=['student', 'teacher-free', 'inverted', 'traditional', 'ideal', 'mmrazor'])
+    p.add_argument('--variants', nargs='+', default=None,
+                   help='default: student teacher-free inverted traditional ideal mmrazor (growth: its own list)')
     p.add_argument('--repeats', type=int, default=15)
-    p.add_argument('--device', default='cpu')
+    p.add_argument('--device', default='cpu', choices=['cpu', 'cuda'])
+    p.add_argument('--amp', action='store_true', help='forward under autocast (fp16 on CUDA, bf16 on CPU)')
+    p.add_argument('--size', nargs=2, type=int, metavar=('H', 'W'), help="override the suites' image size")
+    p.add_argument('--batch', type=int, help="override the suites' batch size")
+    p.add_argument('--processes', nargs='+', type=int, default=[],
+                   help='also time student and entries-1 under DDP with these numbers of processes (first suite)')
+    p.add_argument('--threads', type=int, default=None,
+                   help="torch's intra-op threads (default: torch's choice; on a busy shared machine 1 is steadier)")
     p.add_argument('--no-memory', action='store_true')
     p.add_argument('--out', default=osp.join(ROOT, 'docs', 'performance.md'))
     p.add_argument('--json', default=None, help='also write the raw numbers here')
     p.add_argument('--mmrazor-site', default=osp.join(ROOT, '.mmrazor'),
                    help='folder where mmrazor 1.0.0 was installed with pip --target (see docstring)')
+    p.add_argument('--ddp-worker', action='store_true', help=argparse.SUPPRESS)
+    p.add_argument('--ddp-variants', nargs='+', default=[], help=argparse.SUPPRESS)
+    p.add_argument('--ddp-memory', default=None, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
+    if a.device == 'cuda':
+        import torch
+        if not torch.cuda.is_available():
+            p.error('--device cuda: torch sees no CUDA device (torch.cuda.is_available() is False)')
+    if a.ddp_worker:
+        return ddp_worker(a)
     if osp.isdir(a.mmrazor_site):
         sys.path.append(a.mmrazor_site)
     import torch
+    if a.threads:
+        torch.set_num_threads(a.threads)
+        os.environ['MMCROSSKD_SPEED_THREADS'] = str(a.threads)  # for the memory subprocesses
     results = {}
     for s in a.suite:
-        suite = SUITES[s]
-        med, errors = time_variants(a.variants, suite, a.device, a.repeats)
-        mem = {} if a.no_memory else {n: peak_memory(n, s, a.device) for n in med}
-        results[s] = dict(median_s=med, errors=errors, peak_mem_mb=mem)
+        suite = with_overrides(SUITES[s], a.size, a.batch)
+        variants = a.variants or suite.get('variants') or ['student', 'teacher-free', 'inverted', 'traditional',
+                                                           'ideal', 'mmrazor']
+        med, errors = time_variants(variants, suite, a.device, a.repeats, amp=a.amp)
+        mem = {} if a.no_memory else {n: peak_memory(n, suite, a.device, a.amp) for n in med}
+        results[s] = dict(median_s=med, errors=errors, peak_mem_mb=mem, size=list(suite['size']),
+                          batch=suite['batch'])
         print(s, json.dumps(results[s], indent=1), flush=True)
+    if a.processes:
+        results['processes'] = measure_processes(a)
     if a.json:
         with open(a.json, 'w') as f:
             json.dump(results, f, indent=1)
@@ -264,40 +452,66 @@ def main(argv=None):
 def write_report(results, a, torch):
     cmd = 'python benchmarks/speed.py ' + ' '.join(sys.argv[1:])
     dev = torch.cuda.get_device_name(0) if a.device == 'cuda' else f'{platform.processor() or platform.machine()}, {os.cpu_count()} cores'
-    lines = [f'## {a.device.upper()}: {dev} ({datetime.date.today()})', '',
+    # One section per device and suite set: a run replaces its own section and keeps the others.
+    label = a.device.upper() + (' AMP' if a.amp else '') + \
+        ('' if sorted(a.suite) == ['cls', 'seg'] else ' ' + '+'.join(a.suite))
+    lines = [f'## {label}: {dev} ({datetime.date.today()})', '',
              f'Command: `{cmd}`  (torch {torch.__version__}, {torch.get_num_threads()} threads, '
-             f'{a.repeats} interleaved repeats, median step time)', '']
+             f'{a.repeats} interleaved repeats, median step time' + (', autocast' if a.amp else '') + ')', '']
     for s, r in results.items():
+        if s == 'processes':
+            continue
         suite = SUITES[s]
         med = r['median_s']
         base = med.get('student')
-        lines += [f'### {s}: student `{suite["student"]}`, teacher `{suite["teacher"]}` (tap '
-                  f'`{suite["teacher_tap"]}`), {suite["size"][0]}x{suite["size"][1]}, batch {suite["batch"]}', '',
-                  '| variant | median step (s) | / student | peak memory growth (MB) |', '|---|---|---|---|']
+        teacher = (f'teacher `{suite["teacher"]}` (tap `{suite["teacher_tap"]}`)' if s != 'growth' else
+                   'teachers: ' + ', '.join(f'{n} `{t["config"] if isinstance(t["config"], str) else t["config"]["type"]}`'
+                                           for n, t in GROWTH_TEACHERS))
+        lines += [f'### {s}: student `{suite["student"]}`, {teacher}, {r["size"][0]}x{r["size"][1]}, '
+                  f'batch {r["batch"]}', '',
+                  '| variant | median step (s) | / student | peak memory growth (MB) | / student |',
+                  '|---|---|---|---|---|']
+        mem = r['peak_mem_mb']
         for n, t in med.items():
-            m = r['peak_mem_mb'].get(n, float('nan'))
-            lines.append(f'| {n} | {t:.4f} | {t / base:.3f} | {m:.0f} |' if base else f'| {n} | {t:.4f} | | {m:.0f} |')
+            m = mem.get(n, float('nan'))
+            m_ratio = f'{m / mem["student"]:.2f}' if mem.get('student') and m == m else ''
+            lines.append(f'| {n} | {t:.4f} | {t / base:.3f} | {m:.0f} | {m_ratio} |' if base else
+                         f'| {n} | {t:.4f} | | {m:.0f} | |')
         for n, e in r['errors'].items():
-            lines.append(f'| {n} | could not run: `{e}` | | |')
+            lines.append(f'| {n} | could not run: `{e}` | | | |')
         ratios = []
         if 'inverted' in med and 'traditional' in med:
             ratios.append(f"inverted / traditional = **{med['inverted'] / med['traditional']:.3f}** (target <= 1.02)")
         for tf in ('teacher-free', 'teacher-free-fp64'):
             if tf in med and base:
-                ratios.append(f"{tf} / student = **{med[tf] / base:.3f}** (target <= 1.05)")
+                ratios.append(f"{tf} / student = **{med[tf] / base:.3f}** (target <= 1.02)")
         if 'inverted' in med and 'ideal' in med:
             ratios.append(f"inverted / ideal = **{med['inverted'] / med['ideal']:.3f}** (target <= 1.05)")
         lines += [''] + [f'- {x}' for x in ratios] + ['']
+    if results.get('processes'):
+        procs = results['processes']
+        one = procs.get(1, procs.get('1', {})).get('median_s', {}).get('student')
+        lines += [f'### processes: `student` and `entries-1` of the {a.suite[0]} suite under DDP '
+                  f'({"NCCL" if a.device == "cuda" else "gloo"}), the same batch per process', '',
+                  '| processes | threads each | student step (s) | entries-1 step (s) | entries-1 / student | '
+                  'student / 1-process student | peak memory growth per process, student / entries-1 (MB) |',
+                  '|---|---|---|---|---|---|---|']
+        for n, r in procs.items():
+            st, kd = r['median_s']['student'], r['median_s']['entries-1']
+            pm = r.get('peak_mem_mb', {})
+            mem = f"{pm['student']:.0f} / {pm['entries-1']:.0f}" if pm else 'not measured'
+            lines.append(f'| {n} | {r["threads"]} | {st:.4f} | {kd:.4f} | {kd / st:.3f} | '
+                         f'{st / one:.3f} | {mem} |' if one else f'| {n} | | {st:.4f} | {kd:.4f} | {kd / st:.3f} | | {mem} |')
+        lines.append('')
     block = '\n'.join(lines) + '\n'
     header = ('# Performance\n\nMeasured by `benchmarks/speed.py` (its docstring lists the variants). '
               'Each section is one run; ratios compare variants of the same run.\n\n')
-    # One section per device kind: this run replaces its own device's section and keeps the others.
     sections, head = {}, header
     if osp.isfile(a.out):
         chunks = re.split(r'(?m)^(?=## )', open(a.out).read())
         head = chunks[0]
         sections = {c.split(':', 1)[0]: c for c in chunks[1:]}
-    sections[f'## {a.device.upper()}'] = block + '\n'
+    sections[f'## {label}'] = block + '\n'
     os.makedirs(osp.dirname(a.out), exist_ok=True)
     with open(a.out, 'w') as f:
         f.write(head + ''.join(sections.values()))

@@ -13,7 +13,7 @@ from .utils.config import register_config_scope  # noqa: E402
 
 register_config_scope()  # `_base_ = 'mmcrosskd::quickstart/...'` in configs loaded after this import
 
-from . import datasets, hooks, losses, models  # noqa: E402,F401  (registers everything)
+from . import datasets, hooks, losses, models, optim  # noqa: E402,F401  (registers everything)
 from .version import __version__  # noqa: E402
 
 __all__ = ['__version__', 'datasets', 'models', 'losses', 'hooks']

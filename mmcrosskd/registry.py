@@ -4,6 +4,6 @@ We register into mmengine's root registries. mmseg's and mmpretrain's registries
 them, so our types are found from any default scope (``mmseg``, ``mmpretrain`` or none), without a
 scope prefix in the config.
 """
-from mmengine.registry import HOOKS, MODELS
+from mmengine.registry import HOOKS, MODELS, OPTIM_WRAPPERS
 
-__all__ = ['MODELS', 'HOOKS']
+__all__ = ['MODELS', 'HOOKS', 'OPTIM_WRAPPERS']

@@ -145,3 +145,25 @@ def test_rank_limited_inverted_projector_has_a_non_zero_sr_term():
     dec = kd_decomposition(zs, zt, low.matrix.T)
     assert dec['rank'] == 3 and dec['sr'] > 0.1 * dec['total']
     assert dec['kt'] + dec['sr'] == pytest.approx(dec['total'], rel=1e-9)
+
+
+@pytest.mark.parametrize('shape', [(2, 40, 3, 3), (30, 9), (5, 64)])  # fewer positions than channels, and not
+def test_tail_loss_from_the_smaller_gram_matrix(shape):
+    """18 positions x 40 channels and 5 x 64 use the n x n Gram matrix; the value (every k, both the top-k
+    and the trailing-directions side) and the gradient match the d x d reference."""
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    z = x.permute(0, 2, 3, 1).reshape(-1, shape[1]).numpy() if len(shape) == 4 else x.numpy()
+    rank = min(z.shape)
+    for k in (0, 1, rank // 3, rank - 2, rank, rank + 3):
+        ref, _ = _tail_reference(z, k=k)
+        assert SpectralTailLoss(k=k)(x).item() == pytest.approx(ref, rel=1e-8, abs=1e-10), k
+    ref, total = _tail_reference(z, energy=0.7)
+    assert SpectralTailLoss(energy=0.7, normalized=True)(x).item() == pytest.approx(ref / total, rel=1e-8)
+    # gradient: 2 Z (I - V_k V_k^T) / n, by hand with numpy's right singular vectors
+    xg = x.clone().requires_grad_()
+    k = max(1, rank // 3)
+    SpectralTailLoss(k=k)(xg).backward()
+    v = np.linalg.svd(z, full_matrices=False)[2][:k].T
+    expected = 2 * (z - z @ v @ v.T) / z.shape[0]
+    got = xg.grad.permute(0, 2, 3, 1).reshape(-1, shape[1]).numpy() if len(shape) == 4 else xg.grad.numpy()
+    assert np.allclose(got, expected, rtol=1e-7, atol=1e-10)

@@ -14,7 +14,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from a clone, too
 
 import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; torchvision guard)
-from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
+from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner, enable_amp,  # noqa: E402
                                     load_config, prepare_cpu_distributed)
 from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from mmcrosskd.utils.workdir import (checkpoint_problem, last_written_checkpoint,  # noqa: E402
@@ -27,7 +27,8 @@ def parse_args(argv=None):
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from CKPT, or from the latest checkpoint in the work dir if no CKPT')
-    parser.add_argument('--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument('--amp', action='store_true',
+                        help='mixed precision: fp16 AMP on a GPU, bf16 autocast on a CPU')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config entries, e.g. train_cfg.max_iters=100')
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
@@ -44,12 +45,7 @@ def main(argv=None):
     cfg.launcher = args.launcher
     prepare_cpu_distributed(cfg, args.launcher)
     if args.amp:
-        opt = cfg.optim_wrapper
-        if opt.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-            print('AMP is already enabled in the config')
-        else:
-            opt.type = 'AmpOptimWrapper'
-            opt.setdefault('loss_scale', 'dynamic')
+        print(enable_amp(cfg))
     if args.resume == 'auto':
         # mmengine would take `last_checkpoint` blindly (and log "resumed from None" when there is none)
         found = latest_good_checkpoint(cfg.work_dir)

@@ -12,14 +12,18 @@ teacher values; these losses keep only it, with the subspace chosen without a te
 
 ``Z`` is the feature flattened to (positions, channels): (B*H*W, C) for maps, (B*N, C) for tokens.
 
-Precision: the Gram matrix is formed in float32 (float64 if the input is float64), outside autocast, and
-eigen-decomposed in float32 by default (``eigh_dtype='float64'`` on request; float64 inputs always use
+Precision: the Gram matrix (the smaller of ``Z^T Z`` and ``Z Z^T``) is formed in float32 (float64 if the
+input is float64), outside autocast, and eigen-decomposed in float32 by default (``eigh_dtype='float64'`` on request; float64 inputs always use
 float64). Only the leading subspace and the cumulative energy are used, never small eigenvalues on their
 own, and no gradient flows through the decomposition.
 The gradient uses the top-k eigenvectors as constants: for the exact top-k subspace the derivative
 through the eigenvectors vanishes (it is the optimum of ``max_V tr(V^T G V)``), so
 ``d/dZ [tr(G) - tr(V^T G V)] = 2 Z (I - V V^T)`` - no unstable eigenvector backward. The loss is then
-evaluated as ``||Z||^2 - ||Z V_k||^2``, so the Gram matrix itself needs no gradient.
+evaluated as ``||Z||^2 - ||Z V_k||^2`` (or as the energy in the trailing directions, whichever set is
+smaller), so the Gram matrix itself needs no gradient. A decomposition refreshed only every few steps was
+tried and rejected: with fewer positions than channels the top-k subspace is specific to the batch, and a
+subspace kept from an earlier batch gave 4-6x the exact loss on the next ones (a ResNet-18 layer3, batch 8
+of 4x4 maps: 128 positions, 256 channels).
 """
 import torch
 import torch.nn as nn
@@ -101,17 +105,37 @@ class SpectralTailLoss(nn.Module):
             z = z - z.mean(0, keepdim=True)
         with torch.autocast(z.device.type, enabled=False):
             z = z.double() if z.dtype == torch.float64 else z.float()
-            with torch.no_grad():  # the subspace: constants for the gradient (see module docstring)
-                gram = z.T @ z
-                evals, evecs = torch.linalg.eigh(gram.to(torch.promote_types(gram.dtype, self.eigh_dtype)))
-                evals = evals.flip(0).clamp_min(0)
-                k = resolve_k(evals, self.k, self.energy)
-                top = evecs.flip(1)[:, :k].to(z.dtype)
-            # ||Z||^2 - ||Z V_k||^2: n*d*k work with a gradient, instead of a differentiable d x d Gram
+            basis, left, is_tail = self._subspace(z)
+            # ||Z||^2 - ||Z V_k||^2, or ||Z V_tail||^2 when the tail is the smaller side (the same split):
+            # n*d*min(k, r-k) work with a gradient, and no differentiable Gram matrix
             total = (z * z).sum()
-            tail = (total - (z @ top).pow(2).sum()).clamp_min(0)
+            projected = (basis.T @ z if left else z @ basis).pow(2).sum()
+            tail = projected if is_tail else (total - projected).clamp_min(0)
             loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
         return self.loss_weight * loss.to(student.dtype)
+
+    @torch.no_grad()
+    def _subspace(self, z):
+        """The split of Z's energy at k, from the smaller Gram matrix.
+
+        ``Z^T Z`` (d x d) and ``Z Z^T`` (n x n) have the same non-zero eigenvalues, and the top-k right
+        singular subspace of Z carries the same energy as the top-k left one (``Z V_k V_k^T =
+        U_k U_k^T Z``), so with fewer positions than channels the n x n matrix is decomposed (a batch of
+        8 ResNet-18 7x7 maps: 392 instead of 512). Of the top-k directions and the trailing ones, the
+        fewer are returned.
+
+        Returns:
+            tuple: (basis with orthonormal columns, left (bool: apply as ``basis.T @ z``; else
+            ``z @ basis``), is_tail (bool: the trailing directions)). Constants for the gradient.
+        """
+        left = z.shape[0] < z.shape[1]
+        gram = z @ z.T if left else z.T @ z
+        evals, evecs = torch.linalg.eigh(gram.to(torch.promote_types(gram.dtype, self.eigh_dtype)))
+        evals, evecs = evals.flip(0).clamp_min(0), evecs.flip(1)
+        k = resolve_k(evals, self.k, self.energy)
+        is_tail = k > gram.shape[0] - k
+        basis = evecs[:, k:] if is_tail else evecs[:, :k]
+        return basis.to(z.dtype), left, is_tail
 
 
 @MODELS.register_module()

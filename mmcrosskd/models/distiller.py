@@ -83,6 +83,11 @@ def _projector_cfg(spec):
     return direction, spec
 
 
+def full_precision(x):
+    """``x`` in float32 if it is a half-precision tensor (fp16 / bf16), else unchanged."""
+    return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+
+
 class DistillEntry(nn.Module):
     """One pairing of a student tap with a teacher tap (or none), a projector and a loss.
 
@@ -107,18 +112,24 @@ class DistillEntry(nn.Module):
         return self.direction is None
 
     def forward(self, student_feat, teacher_feat=None, keep=None):
-        """The weighted loss. If ``keep`` is a dict, the detached (student, aligned teacher) pair is
-        stored in it under this entry's name (for the spectrum analysis)."""
-        if teacher_feat is None:
-            return self.loss(student_feat)
-        teacher_feat, student_feat = align_to_student(teacher_feat, student_feat, self.align)
-        if keep is not None:
-            keep[self.name] = (student_feat.detach(), teacher_feat.detach())
-        if self.direction == 'inverted':
-            teacher_feat = self.projector(teacher_feat)
-        elif self.direction == 'traditional':
-            student_feat = self.projector(student_feat)
-        return self.loss(student_feat, teacher_feat)
+        """The weighted loss, in float32 (see :func:`full_precision`). If ``keep`` is a dict, the
+        detached (student, aligned teacher) pair is stored in it under this entry's name (for the
+        spectrum analysis)."""
+        # Under AMP the features arrive in fp16/bf16. The projector and the distance run in float32 with
+        # autocast off: a squared distance overflows fp16 at 65504, and the gradient still reaches the
+        # student through the cast.
+        with torch.autocast(student_feat.device.type, enabled=False):
+            student_feat = full_precision(student_feat)
+            if teacher_feat is None:
+                return self.loss(student_feat)
+            teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align)
+            if keep is not None:
+                keep[self.name] = (student_feat.detach(), teacher_feat.detach())
+            if self.direction == 'inverted':
+                teacher_feat = self.projector(teacher_feat)
+            elif self.direction == 'traditional':
+                student_feat = self.projector(student_feat)
+            return self.loss(student_feat, teacher_feat)
 
 
 @MODELS.register_module()
