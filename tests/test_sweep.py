@@ -166,3 +166,14 @@ def test_claim_gain_and_verdict_by_hand():
     # an error metric: lower is better, so b - a
     gain, *_ = claims.compare(rows, 'a', 'b', higher=False)
     assert gain == -2.0
+
+
+def test_claims_rewrite_only_their_block(tmp_path):
+    import claims
+    doc = tmp_path / 'results.md'
+    doc.write_text(claims.splice(str(doc), 'table v1'))
+    text = doc.read_text().replace(claims.END, 'my reading of it\n' + claims.END) + '\nfootnote\n'
+    doc.write_text(text.replace('table v1\n', 'table v1\n\n'))
+    new = claims.splice(str(doc), 'table v2')
+    assert 'table v2' in new and 'table v1' not in new
+    assert new.startswith(claims.HEADER) and new.endswith('footnote\n')
