@@ -10,9 +10,14 @@ TEACHER_ITERS = 600
 SEG_TEACHER_ITERS = 500  # configs/quickstart/fcn_r18-d8_scenes-64px.py's schedule
 
 
+def teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
+    """Where the teacher checkpoint is (or will be) written."""
+    return osp.join(work_dir, 'teacher', f'iter_{TEACHER_ITERS}.pth')
+
+
 def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
     """Return the teacher checkpoint, training it with ``tools/demo.py``'s settings if it is missing."""
-    ckpt = osp.join(work_dir, 'teacher', f'iter_{TEACHER_ITERS}.pth')
+    ckpt = teacher_checkpoint(work_dir)
     if not osp.isfile(ckpt):
         sys.path.insert(0, ROOT)
         from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist
@@ -23,6 +28,11 @@ def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.jo
                         osp.join(ROOT, 'configs', 'quickstart', 'resnet18_fashionmnist-32px_cls.py'),
                         '--work-dir', osp.dirname(ckpt), '--cfg-options', *opts], check=True, cwd=ROOT)
     return ckpt
+
+
+def seg_teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
+    """Where the garment-scene segmentor's checkpoint is (or will be) written."""
+    return osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')
 
 
 def ensure_seg_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'),
@@ -40,7 +50,7 @@ def ensure_seg_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'),
     Returns:
         str: the checkpoint path.
     """
-    ckpt = osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')
+    ckpt = seg_teacher_checkpoint(work_dir)
     if not osp.isfile(ckpt):
         sys.path.insert(0, ROOT)
         from mmcrosskd.datasets.fashion_mnist import prepare_fashion_mnist

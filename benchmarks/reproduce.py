@@ -4,8 +4,8 @@
 
 Student: mmseg FCN-ResNetV1c-18 on the 64x64 garment scenes (real Fashion-MNIST garments).
 Teacher of another task: the quick start's mmpretrain ResNet-18 Fashion-MNIST classifier (trained by
-``tools/demo.py`` if missing), or the same network randomly initialised. Writes docs/results.md and
-docs/results.png. About an hour on 2 CPU cores; interrupted runs resume. The tuning sweep
+``tools/demo.py`` if missing), or the same network randomly initialised. Writes docs/results_quickstart_500.md and
+docs/results_quickstart_500.png. About an hour on 2 CPU cores; interrupted runs resume. The tuning sweep
 (``benchmarks/sweeps/seg_quickstart.py``) extends this grid and reuses its runs.
 """
 import argparse
@@ -69,7 +69,7 @@ def main(argv=None):
     p.add_argument('--seeds', type=int, nargs='+', default=[0, 1, 2])
     p.add_argument('--iters', type=int, default=500)
     p.add_argument('--out', default=DEFAULT_OUT)
-    p.add_argument('--report', default=osp.join(ROOT, 'docs', 'results.md'))
+    p.add_argument('--report', default=osp.join(ROOT, 'docs', 'results_quickstart_500.md'))
     p.add_argument('--data', default=DEFAULT_DATA)
     a = p.parse_args(argv)
     import demo_teacher

@@ -1,17 +1,24 @@
 """Run a grid of training settings x seeds through tools/train.py, resumably, and tabulate the metric.
 
     .venv/bin/python benchmarks/sweep.py SPEC.py --out work_dirs/sweeps/NAME [--seeds 0 1 2] [--report FILE.md]
-        [--jobs 2] [--only 'inv_*' no_distillation] [--report-only]
+        [--jobs 2] [--only 'inv_*' no_distillation] [--report-only] [--prune]
 
 SPEC.py defines ``settings``: a list of dicts with ``name``, ``config`` and optional ``options`` (a list of
 ``--cfg-options`` strings), plus optional ``baseline`` (a setting name), ``metric`` (default ``'mIoU'``),
 ``higher_is_better`` (default True; False for errors such as depth's ``'abs_rel'``: the gain column is then
 the baseline minus the setting, so a positive gain is always an improvement), ``digits`` (decimals in the
-table, default 2), ``common_options`` (added to every run) and ``title``; a setting may name its own
+table, default 2), ``common_options`` (added to every run), ``title`` and ``prepare(settings)`` (called with
+the settings about to be trained, e.g. to train a teacher they need); a setting may name its own
 ``baseline``. Each run goes to ``<out>/<name>/seed<k>/`` and writes
 ``result.json`` when it finishes; a finished run is never redone, so an interrupted sweep resumes where it
 stopped. The report holds mean +- std per setting, the gain over the baseline with its standard error, every
 seed's value, and a PNG chart next to it.
+
+``result.json`` holds the metric, seed, command, time and the projectors' spectra (from the last checkpoint,
+and the first/last values logged by a ``ProjectorSpectrumHook``). With ``--out benchmarks/results/NAME`` the
+result files are tracked by git (everything else there is ignored), so a sweep resumes on another machine and
+every table is rebuilt with ``--report-only`` without retraining; ``--prune`` deletes the checkpoints of
+finished runs.
 """
 import argparse
 import datetime
@@ -30,11 +37,52 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
-def last_metric(work_dir, metric):
+def metric_curve(work_dir, metric):
+    """``[[iteration, value], ...]`` of every validation of a run."""
     sys.path.insert(0, ROOT)
     from mmcrosskd.runner_utils import read_scalars
-    values = [e[metric] for e in read_scalars(work_dir) if metric in e]
-    return values[-1] if values else None
+    return [[e.get('step'), e[metric]] for e in read_scalars(work_dir) if metric in e]
+
+
+def last_metric(work_dir, metric):
+    curve = metric_curve(work_dir, metric)
+    return curve[-1][1] if curve else None
+
+
+def summarise_run(run_dir, metric):
+    """What a result.json keeps of a run besides its metric: the validation curve and the projectors."""
+    return dict(curve=metric_curve(run_dir, metric), projectors=projector_summary(run_dir))
+
+
+def projector_summary(run_dir):
+    """The projectors' spectra at the end of a run (from its last checkpoint) and, where the run had a
+    ``ProjectorSpectrumHook``, the first and last logged spectrum scalars (effective rank, spread, SR terms)
+    and the singular values it recorded over training."""
+    sys.path.insert(0, ROOT)
+    from mmcrosskd.analysis import projector_matrices, spectrum_summary
+    from mmcrosskd.runner_utils import read_scalars
+    summary = {}
+    pointer = osp.join(run_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            ckpt = f.read().strip()
+        try:
+            matrices, _ = projector_matrices(ckpt)
+        except KeyError:  # no projector (a plain student or a teacher-free loss)
+            matrices = {}
+        summary = {name: dict(final=spectrum_summary(w)) for name, w in matrices.items()}
+    spectra = osp.join(run_dir, 'projector_spectrum.json')
+    if osp.isfile(spectra):
+        with open(spectra) as f:
+            for name, steps in json.load(f).items():
+                summary.setdefault(name, {})['singular_values'] = steps
+    logged = [e for e in read_scalars(run_dir) if any(k.startswith('spectrum/') for k in e)]
+    for when, record in (('first_logged', logged[:1]), ('last_logged', logged[-1:])):
+        for key, value in (record[0].items() if record else ()):
+            if key.startswith('spectrum/'):
+                _, name, stat = key.split('/', 2)
+                summary.setdefault(name, {}).setdefault(when, {'step': record[0].get('step')})[stat] = value
+    return summary
 
 
 def _take_lock(path):
@@ -55,7 +103,7 @@ def _take_lock(path):
     return False
 
 
-def run_one(setting, seed, out, common, metric, log):
+def run_one(setting, seed, out, common, metric, log, prune=False):
     """Train one (setting, seed) unless it is finished or another sweep process holds it."""
     run_dir = osp.join(out, setting['name'], f'seed{seed}')
     result_file = osp.join(run_dir, 'result.json')
@@ -78,9 +126,13 @@ def run_one(setting, seed, out, common, metric, log):
         raise RuntimeError(f"{setting['name']} seed {seed} failed; see {osp.join(run_dir, 'train.log')}")
     value = last_metric(run_dir, metric)
     result = dict(setting=setting['name'], seed=seed, metric=metric, value=value, seconds=time.time() - t0,
-                  command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]))
+                  command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]),
+                  **summarise_run(run_dir, metric))
     with open(result_file, 'w') as f:
         json.dump(result, f, indent=1)
+    if prune:  # the summary above is what the tables need; checkpoints are 10s of MB per run
+        for ckpt in glob.glob(osp.join(run_dir, '*.pth')):
+            os.remove(ckpt)
     os.remove(osp.join(run_dir, '.lock'))
     log(f"[sweep] {setting['name']} seed {seed}: {metric} {value} ({result['seconds']:.0f} s)")
     return result
@@ -94,6 +146,22 @@ def collect(out, settings):
             with open(f) as fh:
                 results.append(json.load(fh))
     return results
+
+
+def refresh(out, settings, metric):
+    """Rewrite the summaries (curve, projector spectra) of finished runs from their run folders, keeping
+    their metric, seed and command: for results written by an older version of this script."""
+    for s in settings:
+        for f in sorted(glob.glob(osp.join(out, s['name'], 'seed*', 'result.json'))):
+            with open(f) as fh:
+                result = json.load(fh)
+            fresh = summarise_run(osp.dirname(f), metric)
+            result['curve'] = fresh['curve'] or result.get('curve', [])
+            old = result.setdefault('projectors', {})
+            for name, parts in fresh['projectors'].items():  # a pruned checkpoint leaves the old 'final'
+                old.setdefault(name, {}).update(parts)
+            with open(f, 'w') as fh:
+                json.dump(result, fh, indent=1)
 
 
 def summarise(values):
@@ -178,7 +246,8 @@ def select(settings, only):
     return [s for s in settings if not only or any(fnmatch.fnmatchcase(s['name'], p) for p in only)]
 
 
-def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True), only=None):
+def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True), only=None,
+              prune=False):
     """Train every (setting, seed) not yet finished, seed-major, and write the report after each run.
 
     ``only`` (shell patterns of setting names) restricts what is trained, e.g. more seeds for a few settings;
@@ -187,9 +256,11 @@ def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg,
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
     chosen = select(spec['settings'], only)
+    if spec.get('prepare'):
+        spec['prepare'](chosen)
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
         for s in chosen:
-            run_one(s, seed, out, common, metric, log)
+            run_one(s, seed, out, common, metric, log, prune)
             report(spec, collect(out, spec['settings']), out, report_path, command)
     return report(spec, collect(out, spec['settings']), out, report_path, command)
 
@@ -208,12 +279,21 @@ def main(argv=None):
     p.add_argument('--jobs', type=int, default=1,
                    help='runs trained at once (worker processes sharing the output folder through its locks); '
                         'each gets cpu_count/jobs threads unless OMP_NUM_THREADS is set')
+    p.add_argument('--refresh', action='store_true',
+                   help='train nothing: rewrite the curve and projector summaries of finished runs from their '
+                        'folders (logs and projector_spectrum.json; pruned checkpoints give no final spectrum)')
+    p.add_argument('--prune', action='store_true',
+                   help='delete each finished run\'s checkpoints once its result.json (with the projector '
+                        'spectra) is written')
     a = p.parse_args(argv)
     seeds_given = a.seeds is not None
     a.seeds = a.seeds if seeds_given else [0, 1, 2]
     spec = runpy.run_path(a.spec)
     report_path = a.report or osp.join(a.out, 'report.md')
     command = 'python benchmarks/sweep.py ' + ' '.join(sys.argv[1:] if argv is None else argv)
+    if a.refresh:
+        refresh(a.out, select(spec['settings'], a.only), spec.get('metric', 'mIoU'))
+        return
     if a.report_only:  # of the given --seeds (all finished ones when --seeds is not given) and --only
         chosen = select(spec['settings'], a.only)
         seeds = set(a.seeds) if seeds_given else None
@@ -224,10 +304,10 @@ def main(argv=None):
     if a.jobs > 1:
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
         me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
-              '--seeds', *map(str, a.seeds)] + (['--only', *a.only] if a.only else [])
+              '--seeds', *map(str, a.seeds)] + (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
         # the workers log to their runs' train.log; their tables would repeat this one
         helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
-    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only)
+    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune)
     if helpers:
         failed = [h for h in helpers if h.wait() != 0]
         text = report(spec, collect(out=a.out, settings=spec['settings']), a.out, report_path, command)

@@ -28,6 +28,19 @@ def infer_default_scope(cfg):
     return None
 
 
+def _drop_stale_delete_keys(node):
+    """``--cfg-options key._delete_=True key.a=1`` replaces a dict; where ``key`` held a string (e.g. an
+    entry's ``projector='inverted'``) mmengine keeps ``_delete_`` in the new dict, and the module built from
+    it would get an unknown ``_delete_`` argument."""
+    if isinstance(node, dict):
+        node.pop('_delete_', None)
+        for value in node.values():
+            _drop_stale_delete_keys(value)
+    elif isinstance(node, (list, tuple)):
+        for value in node:
+            _drop_stale_delete_keys(value)
+
+
 def load_config(path, cfg_options=None, work_dir=None):
     """Load a config given as a file or ``'mmseg::...'`` / ``'mmpretrain::...'``, merge options,
     pick the default scope and the work dir (``./work_dirs/<config name>`` by default).
@@ -38,6 +51,7 @@ def load_config(path, cfg_options=None, work_dir=None):
     cfg = Config.fromfile(resolve_config_path(path))
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+        _drop_stale_delete_keys(cfg._cfg_dict)
     scope = infer_default_scope(cfg)
     if scope is not None:
         cfg.default_scope = scope

@@ -1,9 +1,11 @@
 """Feature distances against hand-computed values."""
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
 
-from mmcrosskd.losses import (FeatureCosineLoss, FeatureL1Loss, FeatureL2Loss, FeatureSmoothL1Loss,
+from mmcrosskd.losses import (FeatureCosineLoss, FeatureL1Loss, FeatureL2Loss, FeatureLogLpLoss, FeatureSmoothL1Loss,
                               normalize_features)
 from mmcrosskd.registry import MODELS
 
@@ -60,3 +62,48 @@ def test_losses_are_registered_and_validate():
         FeatureL2Loss(normalize='layer')
     with pytest.raises(ValueError, match=r'student \(2, 3\) vs target \(2, 4\)'):
         FeatureL2Loss()(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_log_lp_by_hand():
+    # raw features: differences 1, 2, 3, 3
+    raw = FeatureLogLpLoss(normalize=None, reduction='sum', eps=0.0)
+    assert raw(S, T).item() == pytest.approx(math.log(1 + 16 + 81 + 81))
+    mean = FeatureLogLpLoss(normalize=None, eps=0.0, loss_weight=2.0)
+    assert mean(S, T).item() == pytest.approx(2.0 * math.log((1 + 16 + 81 + 81) / 4))
+    cube = FeatureLogLpLoss(p=3, normalize=None, reduction='sum', eps=0.0)
+    assert cube(S, T).item() == pytest.approx(math.log(1 + 8 + 27 + 27))
+
+
+def test_log_lp_default_standardises_both_sides_with_eps_1e4():
+    # (B=2, C=2) vectors; per channel over the batch: S -> (+-1)/sqrt(1 + 1e-4) in both channels;
+    # T channel 0 is constant (0, 0) -> 0; channel 1 (0, 1) -> (-0.5, 0.5)/sqrt(0.25 + 1e-4).
+    a, b = 1 / math.sqrt(1 + 1e-4), 0.5 / math.sqrt(0.25 + 1e-4)
+    diffs = [-a - 0, -a + b, a - 0, a - b]
+    expected = math.log(sum(d ** 4 for d in diffs) / 4 + 1e-12)
+    assert FeatureLogLpLoss()(S, T).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_log_lp_gradient_does_not_depend_on_scale():
+    s = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(0))
+    t = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    loss = FeatureLogLpLoss(normalize=None, eps=0.0)
+    grads = []
+    for scale in (1.0, 1000.0):
+        x = s.clone().requires_grad_(True)
+        value = loss(scale * x, scale * t)  # value shifts by 4 log(scale), a constant
+        value.backward()
+        grads.append(x.grad)
+        if scale != 1.0:
+            assert value.item() == pytest.approx(loss(s, t).item() + 4 * math.log(scale), rel=1e-5)
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-8)
+    # and the gradient is p d^(p-1) / sum d^p (mean reduction: the 1/n cancels)
+    d = s - t
+    assert torch.allclose(grads[0], 4 * d ** 3 / (d ** 4).sum(), rtol=1e-4, atol=1e-8)
+
+
+def test_log_lp_is_registered_and_validates():
+    assert isinstance(MODELS.build(dict(type='FeatureLogLpLoss', p=2)), FeatureLogLpLoss)
+    with pytest.raises(ValueError, match='p must be > 0'):
+        FeatureLogLpLoss(p=0)
+    with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
+        FeatureLogLpLoss(reduction='none')

@@ -62,3 +62,23 @@ def test_alignment_resizes_teacher_to_student():
         align_to_student(torch.randn(1, 4, 3), torch.randn(1, 5, 3))
     a, b = align_to_student(torch.randn(1, 4, 3), torch.randn(1, 5, 3), mode='pool')
     assert a.shape == b.shape == (1, 1, 3)
+
+
+@pytest.mark.parametrize('layout,shape', [('map', (2, 16, 3, 3)), ('tokens', (2, 5, 16))])
+def test_rank_limited_projector_is_a_product_of_rank_r(layout, shape):
+    p = FeatureProjector(16, 12, layout, rank=4, init='orthogonal')
+    assert p.reduce is not None and p.matrix.shape == (12, 16)
+    assert torch.linalg.matrix_rank(p.matrix.detach()).item() == 4
+    x = torch.randn(*shape)
+    y = p(x)
+    by_hand = (torch.einsum('oc,bchw->bohw', p.matrix, x) if layout == 'map' else x @ p.matrix.T)
+    assert torch.allclose(y, by_hand, atol=1e-5)
+    # both factors learn
+    y.square().sum().backward()
+    assert p.reduce.weight.grad.abs().sum() > 0 and p.proj.weight.grad.abs().sum() > 0
+    # through the distiller's builder, as a projector option
+    s, t = torch.randn(2, 8, 4, 4), torch.randn(2, 32, 4, 4)
+    q = build_projector('inverted', s, t, rank=3)
+    assert q.matrix.shape == (8, 32) and torch.linalg.matrix_rank(q.matrix.detach()).item() == 3
+    with pytest.raises(ValueError, match='rank must be a positive integer'):
+        FeatureProjector(4, 4, rank=0)

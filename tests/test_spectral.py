@@ -121,3 +121,27 @@ def test_float32_eigh_agrees_with_float64():
     assert b.item() == pytest.approx(a.item(), rel=1e-4)
     with pytest.raises(ValueError, match='eigh_dtype'):
         SpectralTailLoss(k=2, eigh_dtype='half')
+
+
+def test_soft_sr_by_hand():
+    from mmcrosskd.analysis.decomposition import student_energy_outside
+    # P = diag(3, 1, 0.5): squared spectrum 9, 1, 0.25 (cumulative 0.878, 0.976, 1) -> r90 = 2, r99 = 3
+    p = torch.diag(torch.tensor([3., 1., 0.5]))
+    zs = torch.tensor([[1., 2., 3.], [0., 0., 4.]])  # energy 30, of which 25 along e3
+    out = student_energy_outside(zs, p)
+    assert out[0.9] == (2, pytest.approx(25 / 30)) and out[0.99] == (3, pytest.approx(0.0, abs=1e-12))
+    # per-row L2 normalisation first: rows (1,2,3)/sqrt(14) and (0,0,1): outside e1,e2 = 9/14 + 1 of 2
+    out = student_energy_outside(zs, p, energies=(0.9,), normalize='l2')
+    assert out[0.9][1] == pytest.approx((9 / 14 + 1) / 2)
+
+
+def test_rank_limited_inverted_projector_has_a_non_zero_sr_term():
+    from mmcrosskd.models.projectors import FeatureProjector
+    torch.manual_seed(0)
+    zs, zt = torch.randn(64, 8), torch.randn(64, 16)
+    full = FeatureProjector(16, 8, 'tokens')
+    low = FeatureProjector(16, 8, 'tokens', rank=3)
+    assert kd_decomposition(zs, zt, full.matrix.T)['sr'] == pytest.approx(0.0, abs=1e-9)
+    dec = kd_decomposition(zs, zt, low.matrix.T)
+    assert dec['rank'] == 3 and dec['sr'] > 0.1 * dec['total']
+    assert dec['kt'] + dec['sr'] == pytest.approx(dec['total'], rel=1e-9)

@@ -131,3 +131,38 @@ def test_jobs_share_one_sweep(tiny_cls, tmp_path):
     assert _row(text, 'b').split('|')[3].strip() == '1' and '| a |' not in text
     with pytest.raises(ValueError, match='the settings are: a, b'):
         sweep.main([str(spec), '--out', out, '--seeds', '2', '--only', 'c'])
+
+
+def test_refresh_keeps_metric_and_fills_summaries(tmp_path):
+    import json
+    import sweep
+    run = tmp_path / 'a' / 'seed0'
+    run.mkdir(parents=True)
+    vis = run / '20260101_000000' / 'vis_data'
+    vis.mkdir(parents=True)
+    (vis / 'scalars.json').write_text('{"mIoU": 10.0, "step": 500}\n{"mIoU": 12.5, "step": 1000}\n')
+    (run / 'projector_spectrum.json').write_text(json.dumps({'c4': [[1, [2.0, 1.0]], [1000, [3.0, 0.5]]]}))
+    old = dict(setting='a', seed=0, metric='mIoU', value=12.5, command='x',
+               projectors={'c4': {'final': {'rank': 2}}})
+    (run / 'result.json').write_text(json.dumps(old))
+    sweep.refresh(str(tmp_path), [dict(name='a')], 'mIoU')
+    new = json.loads((run / 'result.json').read_text())
+    assert new['value'] == 12.5 and new['command'] == 'x'
+    assert new['curve'] == [[500, 10.0], [1000, 12.5]]
+    assert new['projectors']['c4']['final'] == {'rank': 2}  # no checkpoint left: the old final stays
+    assert new['projectors']['c4']['singular_values'][-1] == [1000, [3.0, 0.5]]
+
+
+def test_claim_gain_and_verdict_by_hand():
+    import claims
+    rows = {'a': [dict(value=v) for v in (11.0, 12.0, 13.0)], 'b': [dict(value=v) for v in (9.0, 10.0, 11.0)]}
+    gain, se, na, nb = claims.compare(rows, 'a', 'b', higher=True)
+    assert (gain, na, nb) == (2.0, 3, 3) and se == pytest.approx(math.sqrt(1 / 3 + 1 / 3))
+    assert claims.verdict((gain, se, na, nb)) == '**reproduced**'      # 2.0 >= 2 * 0.816
+    assert claims.verdict((-gain, se, na, nb)) == '**reversed**'
+    assert claims.verdict((1.0, se, na, nb)) == 'not reproduced'
+    assert claims.verdict((5.0, 0.1, 1, 3)) == 'open (1 seed)'
+    assert claims.verdict(None) == 'not run yet'
+    # an error metric: lower is better, so b - a
+    gain, *_ = claims.compare(rows, 'a', 'b', higher=False)
+    assert gain == -2.0

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401  (checkpoint allow-list)
-from conftest import DATA, cls_data_options, run_tool, seg_data_options
+from conftest import DATA, ROOT, cls_data_options, run_tool, seg_data_options
 from mmcrosskd.runner_utils import read_scalars
 
 
@@ -79,3 +79,13 @@ def test_missing_checkpoint_is_named(tiny_seg, tmp_path):
     assert proc.returncode != 0 and f"--resume: checkpoint not found: '{missing}'" in proc.stderr
     proc = run_tool('train', cfg, '--cfg-options', f'load_from={missing}', check=False)
     assert proc.returncode != 0 and f"load_from: checkpoint not found: '{missing}'" in proc.stderr
+
+
+def test_cfg_options_replace_a_string_with_a_dict_without_a_stale_delete_key():
+    from mmcrosskd.runner_utils import load_config
+    cfg = load_config(osp.join(ROOT, 'configs', 'quickstart', 'fcn_r18-d8_scenes-64px_kd-inverted_cls-r18.py'), {
+        'model.distill.0.projector._delete_': True, 'model.distill.0.projector.direction': 'inverted',
+        'model.distill.0.projector.rank': 8, 'model.distill.0.loss._delete_': True,
+        'model.distill.0.loss.type': 'FeatureLogLpLoss'})
+    assert cfg.model.distill[0].projector == dict(direction='inverted', rank=8)
+    assert cfg.model.distill[0].loss == dict(type='FeatureLogLpLoss')

@@ -10,35 +10,14 @@ projector dropping teacher directions over training. (The KT/SR split of the los
 """
 import argparse
 import os.path as osp
-import re
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-import torch  # noqa: E402
-
 import mmcrosskd  # noqa: E402,F401  (checkpoint allow-list)
 from mmcrosskd.analysis import spectrum_stats  # noqa: E402
+from mmcrosskd.analysis.checkpoint_spectra import projector_matrices  # noqa: E402
 from mmcrosskd.analysis.plot import plot_spectra  # noqa: E402
-
-_KEY = re.compile(r'^entries\.(?P<name>[^.]+)\.projector\.proj\.weight$')
-
-
-def projector_matrices(path):
-    """``{entry name: (out, in) matrix}`` from a checkpoint file."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path!r}')
-    ckpt = torch.load(path, map_location='cpu', weights_only=True)
-    state = ckpt.get('state_dict', ckpt)
-    found = {}
-    for key, value in state.items():
-        m = _KEY.match(key)
-        if m:
-            found[m.group('name')] = value.reshape(value.shape[0], -1)
-    if not found:
-        raise KeyError(f'{path!r} has no projector weights (entries.<name>.projector.proj.weight): is it a '
-                       'CrossTaskDistiller checkpoint with a projector entry?')
-    return found, ckpt.get('meta', {}).get('iter')
 
 
 def table(matrices):

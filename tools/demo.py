@@ -107,7 +107,7 @@ def main(argv=None):
     print(f"[demo] students: {rel(osp.join(a.work_dir, 'student_plain', f'iter_{it}.pth'))}, "
           f"{rel(osp.join(a.work_dir, 'student_kd', 'student_last.pth'))} (bare student, loads in plain mmseg)")
     print('[demo] one run per setting is not a comparison: the full reproduction (3 seeds per setting) is\n'
-          '       .venv/bin/python benchmarks/reproduce.py   (about an hour on 2 cores; see docs/results.md)')
+          '       .venv/bin/python benchmarks/reproduce.py   (about an hour on 2 cores; see docs/results_quickstart_500.md; the claim table is docs/results.md)')
     print(f'[demo] total {time.time() - t0:.0f} s')
     return dict(teacher=teacher_metrics, plain=plain, kd=kd)
 

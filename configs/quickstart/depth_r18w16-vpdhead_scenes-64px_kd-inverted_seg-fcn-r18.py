@@ -17,4 +17,5 @@ model = dict(
              loss=dict(type='FeatureL2Loss', loss_weight=10.0, normalize='l2')),
     ],
     projector='inverted')
-custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook')]
+custom_hooks = [dict(type='ExportStudentHook'), dict(type='RandomStateHook'),
+                dict(type='ProjectorSpectrumHook', interval=250)]

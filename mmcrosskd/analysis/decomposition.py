@@ -14,6 +14,8 @@ import torch
 
 from ..losses.spectral import effective_rank, energy_rank, flatten_features
 
+SOFT_ENERGIES = (0.90, 0.99)
+
 
 def projector_rank(singular_values, rtol=1e-6):
     """Numerical rank: the number of singular values above ``rtol * max`` (1e-6: float32 weights)."""
@@ -31,11 +33,49 @@ def spectrum_stats(matrix):
 
     Returns:
         dict: ``singular_values`` (descending, float64), ``rank``, ``effective_rank`` (entropy),
-        ``rank90`` / ``rank99`` (fewest singular values holding 90% / 99% of the energy).
+        ``rank90`` / ``rank99`` (fewest singular values holding 90% / 99% of the energy),
+        ``sv_max``, ``sv_min`` and ``spread`` (``sv_max / sv_min``; inf for a singular matrix).
     """
     s = torch.linalg.svdvals(matrix.detach().double())
+    sv_max, sv_min = float(s[0]), float(s[-1])
     return dict(singular_values=s, rank=projector_rank(s), effective_rank=effective_rank(s),
-                rank90=energy_rank(s, 0.90), rank99=energy_rank(s, 0.99))
+                rank90=energy_rank(s, 0.90), rank99=energy_rank(s, 0.99), sv_max=sv_max, sv_min=sv_min,
+                spread=sv_max / sv_min if sv_min > 0 else float('inf'))
+
+
+def student_energy_outside(student, projector_matrix, energies=SOFT_ENERGIES, normalize=None):
+    """The soft spectral-regularisation term: the fraction of the student's feature energy outside the
+    top singular directions of an inverted projector that hold ``energy`` of its spectrum.
+
+    ``||Z_s (I - V_r V_r^T)||^2 / ||Z_s||^2`` with ``V_r`` the student-side singular vectors of P for
+    its ``r`` largest singular values, ``r`` the fewest holding the fraction ``energy`` of
+    ``sum(s_i^2)``. At ``energy=1`` and full rank this is 0 (the exact SR term of a full-rank P); it
+    grows as P concentrates its spectrum on fewer directions, which is what the SR term would then
+    penalise.
+
+    Args:
+        student (Tensor): student feature (any layout; flattened to (n, d_s)).
+        projector_matrix (Tensor): the inverted projector as (d_t, d_s) (``FeatureProjector.matrix.T``).
+        energies (Sequence[float]): spectrum fractions. Default (0.9, 0.99).
+        normalize (str, optional): ``'l2'`` to normalise each student row first (as the loss does).
+
+    Returns:
+        dict: ``{energy: (r, fraction outside)}``.
+    """
+    zs = flatten_features(student).double()
+    if normalize == 'l2':
+        zs = torch.nn.functional.normalize(zs, dim=1, eps=1e-6)
+    p = projector_matrix.detach().double()
+    if zs.shape[1] != p.shape[1]:
+        raise ValueError(f'student {tuple(zs.shape)} does not match P {tuple(p.shape)}')
+    _, s, vh = torch.linalg.svd(p, full_matrices=False)
+    total = float((zs ** 2).sum())
+    out = {}
+    for energy in energies:
+        r = energy_rank(s, energy)
+        inside = float(((zs @ vh[:r].T) ** 2).sum())
+        out[energy] = (r, max(total - inside, 0.0) / total if total > 0 else 0.0)
+    return out
 
 
 def kd_decomposition(student, teacher, projector_matrix, reduction='sum', rank=None, normalize=None):

@@ -1,4 +1,5 @@
 """Log the spectrum of each projector and the KT/SR split of each inverted-projector loss."""
+import json
 import os.path as osp
 from collections import defaultdict
 
@@ -7,7 +8,7 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
-from ..analysis.decomposition import kd_decomposition, spectrum_stats
+from ..analysis.decomposition import kd_decomposition, spectrum_stats, student_energy_outside
 from ..analysis.plot import plot_spectra
 from ..registry import HOOKS
 
@@ -17,14 +18,19 @@ class ProjectorSpectrumHook(Hook):
     """Every ``interval`` training iterations, for every projector entry of a ``CrossTaskDistiller``,
     write to the visualizer (TensorBoard / local backend, with the other scalars):
 
-    * ``spectrum/<entry>/effective_rank``, ``rank90``, ``rank99``, ``rank``, ``sv_max`` - of the
-      projector matrix;
+    * ``spectrum/<entry>/effective_rank``, ``rank90``, ``rank99``, ``rank``, ``sv_max``, ``sv_min``,
+      ``spread`` (sv_max / sv_min) - of the projector matrix;
+    * for inverted entries: ``spectrum/<entry>/sr_soft90`` and ``sr_soft99``, the fraction of the
+      student's feature energy outside the singular directions of P holding 90% / 99% of its spectrum
+      (:func:`student_energy_outside`): the soft reading of the SR term, non-zero even when P has full
+      rank;
     * for inverted entries with an L2 loss (raw or per-position L2-normalised features):
       ``spectrum/<entry>/kd_total``, ``kd_kt``, ``kd_sr`` and ``sr_fraction``: the decomposition of
       the loss on that iteration's batch (mean reduction, as ``FeatureL2Loss``, before loss_weight).
 
     At each checkpoint it draws ``<work_dir>/projector_spectrum.png``: each projector's singular
-    values over training, so one can watch the projector drop teacher directions.
+    values over training, so one can watch the projector drop teacher directions; the values themselves
+    go to ``<work_dir>/projector_spectrum.json`` (``{entry: [[iteration, [singular values]], ...]}``).
 
     Args:
         interval (int): iterations between two measurements. Default 50.
@@ -62,11 +68,16 @@ class ProjectorSpectrumHook(Hook):
             if entry.projector is None:
                 continue
             stats = spectrum_stats(entry.projector.matrix)
-            for key in ('effective_rank', 'rank90', 'rank99', 'rank'):
+            for key in ('effective_rank', 'rank90', 'rank99', 'rank', 'sv_max', 'sv_min', 'spread'):
                 scalars[f'spectrum/{name}/{key}'] = float(stats[key])
-            scalars[f'spectrum/{name}/sv_max'] = float(stats['singular_values'][0])
             self.history[name].append((step, stats['singular_values'].cpu().numpy()))
             normalize = getattr(entry.loss, 'normalize', 'n/a')
+            if entry.direction == 'inverted' and name in kept:
+                with torch.no_grad():
+                    soft = student_energy_outside(kept[name][0], entry.projector.matrix.T,
+                                                  normalize='l2' if normalize == 'l2' else None)
+                for energy, (_, fraction) in soft.items():
+                    scalars[f'spectrum/{name}/sr_soft{round(energy * 100)}'] = fraction
             exact = (entry.direction == 'inverted' and name in kept and normalize in (None, 'l2')
                      and type(entry.loss).__name__ == 'FeatureL2Loss' and entry.projector.proj.bias is None
                      and entry.projector.norm is None)
@@ -83,7 +94,12 @@ class ProjectorSpectrumHook(Hook):
             runner.message_hub.update_info('projector_spectrum', scalars)
 
     def _draw(self, runner):
-        if self.plot and self.history and is_main_process():
+        if not (self.history and is_main_process()):
+            return
+        with open(osp.join(runner.work_dir, 'projector_spectrum.json'), 'w') as f:
+            json.dump({name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
+                       for name, steps in self.history.items()}, f)
+        if self.plot:
             path = osp.join(runner.work_dir, 'projector_spectrum.png')
             plot_spectra(dict(self.history), path, title=f'projector spectra up to iter {runner.iter}')
             runner.logger.info(f'projector spectra drawn to {path}')

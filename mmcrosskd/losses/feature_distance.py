@@ -1,4 +1,4 @@
-"""Feature distances for distillation: L2, L1, smooth L1 and cosine.
+"""Feature distances for distillation: L2, L1, smooth L1, cosine and the log-Lp distance.
 
 Each loss takes ``(student, target)`` of the same shape, where ``target`` is the projected teacher
 feature (inverted projector) or the teacher feature (traditional projector / identity), and returns
@@ -45,14 +45,16 @@ class FeatureDistance(nn.Module):
     Args:
         loss_weight (float): multiplier of the loss. Default 1.0.
         normalize (str, optional): None, ``'l2'`` or ``'bn'`` (see module docstring). Default None.
+        norm_eps (float): the epsilon of the normalisation. Default 1e-6.
     """
 
-    def __init__(self, loss_weight=1.0, normalize=None):
+    def __init__(self, loss_weight=1.0, normalize=None, norm_eps=1e-6):
         super().__init__()
         if normalize not in NORMALIZATIONS:
             raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {normalize!r}')
         self.loss_weight = loss_weight
         self.normalize = normalize
+        self.norm_eps = norm_eps
 
     def distance(self, student, target):
         raise NotImplementedError
@@ -68,8 +70,8 @@ class FeatureDistance(nn.Module):
         if student.shape != target.shape:
             raise ValueError(f'{type(self).__name__}: shapes differ: student {tuple(student.shape)} '
                              f'vs target {tuple(target.shape)}')
-        student = normalize_features(student, self.normalize)
-        target = normalize_features(target, self.normalize)
+        student = normalize_features(student, self.normalize, self.norm_eps)
+        target = normalize_features(target, self.normalize, self.norm_eps)
         return self.loss_weight * self.distance(student, target)
 
 
@@ -112,3 +114,36 @@ class FeatureCosineLoss(FeatureDistance):
 
     def distance(self, student, target):
         return (1 - F.cosine_similarity(student, target, dim=channel_dim(student), eps=1e-8)).mean()
+
+
+@MODELS.register_module()
+class FeatureLogLpLoss(FeatureDistance):
+    """``log(sum |s - t|^p)``: the distance of the authors' projector study (Miles et al., 2024,
+    ``OurDistillationLoss``), by default on BatchNorm-standardised features (no affine, eps 1e-4).
+
+    Its gradient ``p |s - t|^(p-1) sign(s - t) / sum |s - t|^p`` does not change when the difference is
+    scaled, so the term's pull does not fade as the features get closer or grow; the large exponent
+    concentrates it on the worst-matched elements.
+
+    Args:
+        p (float): the exponent. Default 4.
+        reduction (str): ``'mean'`` (default) takes ``log(mean |s - t|^p)``; ``'sum'`` is the authors'
+            exact ``log(sum |s - t|^p)``. They differ by ``log(numel)``, a constant: same gradient.
+        eps (float): added inside the log, so identical inputs give a finite value. Default 1e-12.
+        loss_weight (float): multiplier of the loss. Default 1.0.
+        normalize (str, optional): see :class:`FeatureDistance`. Default ``'bn'``.
+        norm_eps (float): the normalisation's epsilon. Default 1e-4 (the authors' BatchNorm eps).
+    """
+
+    def __init__(self, p=4.0, reduction='mean', eps=1e-12, loss_weight=1.0, normalize='bn', norm_eps=1e-4):
+        super().__init__(loss_weight=loss_weight, normalize=normalize, norm_eps=norm_eps)
+        if not p > 0:
+            raise ValueError(f'FeatureLogLpLoss: p must be > 0, got {p!r}')
+        if reduction not in ('mean', 'sum'):
+            raise ValueError(f"FeatureLogLpLoss: reduction must be 'mean' or 'sum', got {reduction!r}")
+        self.p, self.reduction, self.eps = float(p), reduction, eps
+
+    def distance(self, student, target):
+        powered = (student - target).abs().pow(self.p)
+        total = powered.mean() if self.reduction == 'mean' else powered.sum()
+        return torch.log(total + self.eps)

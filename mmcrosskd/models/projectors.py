@@ -40,17 +40,25 @@ class FeatureProjector(nn.Module):
             (LayerNorm over channels). Default None.
         init (str): ``'default'`` (PyTorch's kaiming-uniform), ``'xavier'``, ``'orthogonal'``
             or ``'kaiming'`` (kaiming-normal, fan-in). Default ``'default'``.
+        rank (int, optional): limit the map to rank ``rank``: ``W = B A`` with ``A`` (rank x in) and
+            ``B`` (out x rank), two bias-free linear layers. With an inverted projector of rank below the
+            student's channels the spectral-regularisation half of the L2 loss,
+            ``||Z_s (I - V V^T)||^2``, is no longer identically zero. Default None (full rank).
     """
 
-    def __init__(self, in_channels, out_channels, layout='map', bias=False, norm=None, init='default'):
+    def __init__(self, in_channels, out_channels, layout='map', bias=False, norm=None, init='default',
+                 rank=None):
         super().__init__()
         if layout not in ('map', 'tokens'):
             raise ValueError(f"layout must be 'map' or 'tokens', got {layout!r}")
         self.layout = layout
-        if layout == 'map':
-            self.proj = nn.Conv2d(in_channels, out_channels, 1, bias=bias)
-        else:
-            self.proj = nn.Linear(in_channels, out_channels, bias=bias)
+        if rank is not None and not (isinstance(rank, int) and 0 < rank):
+            raise ValueError(f'projector rank must be a positive integer, got {rank!r}')
+        self.rank = rank
+        layer = (lambda i, o, b: nn.Conv2d(i, o, 1, bias=b)) if layout == 'map' else nn.Linear
+        # `reduce` (rank x in) then `proj` (out x rank): the product is the rank-limited map.
+        self.reduce = None if rank is None else layer(in_channels, rank, False)
+        self.proj = layer(in_channels if rank is None else rank, out_channels, bias)
         if norm is None:
             self.norm = None
         elif norm == 'bn':
@@ -64,26 +72,34 @@ class FeatureProjector(nn.Module):
         self._init(init)
 
     def _init(self, init):
-        w = self.proj.weight
+        if init not in ('default', 'xavier', 'orthogonal', 'kaiming'):
+            raise ValueError(f"init must be 'default', 'xavier', 'orthogonal' or 'kaiming', got {init!r}")
         if init == 'default':
             return
-        if init == 'xavier':
-            nn.init.xavier_uniform_(w)
-        elif init == 'orthogonal':
-            nn.init.orthogonal_(w.view(w.shape[0], -1))
-        elif init == 'kaiming':
-            nn.init.kaiming_normal_(w, mode='fan_in', nonlinearity='linear')
-        else:
-            raise ValueError(f"init must be 'default', 'xavier', 'orthogonal' or 'kaiming', got {init!r}")
+        for layer in (self.reduce, self.proj):
+            if layer is None:
+                continue
+            w = layer.weight
+            if init == 'xavier':
+                nn.init.xavier_uniform_(w)
+            elif init == 'orthogonal':
+                nn.init.orthogonal_(w.view(w.shape[0], -1))
+            else:
+                nn.init.kaiming_normal_(w, mode='fan_in', nonlinearity='linear')
         if self.proj.bias is not None:
             nn.init.zeros_(self.proj.bias)
 
     @property
     def matrix(self):
         """The linear map as an (out_channels, in_channels) matrix: ``y = W x`` per position."""
-        return self.proj.weight.reshape(self.proj.weight.shape[0], -1)
+        w = self.proj.weight.reshape(self.proj.weight.shape[0], -1)
+        if self.reduce is not None:
+            w = w @ self.reduce.weight.reshape(self.reduce.weight.shape[0], -1)
+        return w
 
     def forward(self, x):
+        if self.reduce is not None:
+            x = self.reduce(x)
         x = self.proj(x)
         if self.norm is None:
             return x
@@ -135,7 +151,7 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
         student_feat (Tensor): an example student feature.
         teacher_feat (Tensor): an example teacher feature.
         names (tuple[str, str]): the two taps, for messages.
-        **kwargs: options of :class:`FeatureProjector` (bias, norm, init).
+        **kwargs: options of :class:`FeatureProjector` (bias, norm, init, rank).
 
     Returns:
         nn.Module | None: the projector (None for identity).

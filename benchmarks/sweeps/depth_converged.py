@@ -1,0 +1,56 @@
+"""Issue #14 sweep: the paper's claims on the depth quick-start task, where the paper reports its largest
+random-teacher gains.
+
+    .venv/bin/python benchmarks/sweep.py benchmarks/sweeps/depth_converged.py --out benchmarks/results/depth_converged \
+        --report docs/sweep_depth_converged.md --jobs 2 --prune
+
+The student is the narrow mmseg DepthEstimator of ``configs/quickstart/depth_r18w16-vpdhead_scenes-64px.py``
+(ResNetV1c-18 at 16 base channels, a shrunk VPD depth head, 3000 iterations: its validation stops
+improving after ~1500, docs/depth_quickstart.md) on the garment depth scenes. Teachers: a randomly
+initialised ResNet-18, the Fashion-MNIST classifier, and the garment-scene segmentor (the paper's
+seg -> depth direction), each through the inverted and the traditional projector (per-position
+L2-normalised FeatureL2Loss, weight 10, teacher's last stage -> student stage 4). Metric: ``abs_rel``
+(lower is better); every run also logs rmse and d1.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import demo_teacher  # noqa: E402
+from mmcrosskd.runner_utils import data_root_options  # noqa: E402
+
+ROOT = demo_teacher.ROOT
+QS = 'configs/quickstart/depth_r18w16-vpdhead_scenes-64px'
+DATA = osp.join(ROOT, 'data', 'fashion_mnist')
+CLS, SEG = demo_teacher.teacher_checkpoint(), demo_teacher.seg_teacher_checkpoint()
+TEACHERS = dict(random=('random-r18', [], 'randomly initialised ResNet-18 (seed 0), layer4'),
+                cls=('cls-r18', [f'model.teachers.t.checkpoint={CLS}'], 'Fashion-MNIST classifier, layer4'),
+                seg=('seg-fcn-r18', [f'model.teachers.t.checkpoint={SEG}'],
+                     'garment-scene FCN-R18 segmentor, backbone[3] area-pooled'))
+
+
+def prepare(settings):
+    """The depth scenes, and the teachers the settings to be trained load (each trained once)."""
+    from mmcrosskd.datasets.garment_depth import prepare_garment_depth
+    prepare_garment_depth(osp.join(DATA, 'depth'))
+    options = ' '.join(o for s in settings for o in s.get('options', []))
+    if CLS in options:
+        demo_teacher.ensure_teacher(DATA)
+    if SEG in options:
+        demo_teacher.ensure_seg_teacher(DATA)
+
+
+title = 'Depth quick start: cross-task KD into a DepthEstimator student (garment depth scenes, 64x64)'
+metric = 'abs_rel'
+higher_is_better = False
+digits = 4
+baseline = 'no_distillation'
+common_options = data_root_options(osp.join(DATA, 'depth')) + [
+    'train_dataloader.num_workers=0', 'train_dataloader.persistent_workers=False',
+    'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False']
+settings = [dict(name='no_distillation', config=f'{QS}.py', description='the student alone')]
+for teacher in ('random', 'seg', 'cls'):  # the order a sweep trains them
+    suffix, options, describe = TEACHERS[teacher]
+    for short, projector in (('inv', 'inverted'), ('trad', 'traditional')):
+        settings.append(dict(name=f'{short}_{teacher}', config=f'{QS}_kd-{projector}_{suffix}.py',
+                             options=list(options), description=f'{projector} projector, teacher: {describe}'))
