@@ -167,3 +167,10 @@ def test_tail_loss_from_the_smaller_gram_matrix(shape):
     expected = 2 * (z - z @ v @ v.T) / z.shape[0]
     got = xg.grad.permute(0, 2, 3, 1).reshape(-1, shape[1]).numpy() if len(shape) == 4 else xg.grad.numpy()
     assert np.allclose(got, expected, rtol=1e-7, atol=1e-10)
+
+
+def test_spread_ignores_structural_zeros():
+    st = spectrum_stats(torch.diag(torch.tensor([4., 2., 0.])))
+    assert st['rank'] == 2 and st['sv_min'] == pytest.approx(2.0) and st['spread'] == pytest.approx(2.0)
+    st = spectrum_stats(torch.diag(torch.tensor([4., 2., 1.])))
+    assert st['sv_min'] == pytest.approx(1.0) and st['spread'] == pytest.approx(4.0)

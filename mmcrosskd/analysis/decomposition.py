@@ -34,11 +34,13 @@ def spectrum_stats(matrix):
     Returns:
         dict: ``singular_values`` (descending, float64), ``rank``, ``effective_rank`` (entropy),
         ``rank90`` / ``rank99`` (fewest singular values holding 90% / 99% of the energy),
-        ``sv_max``, ``sv_min`` and ``spread`` (``sv_max / sv_min``; inf for a singular matrix).
+        ``sv_max``, ``sv_min`` (the smallest of the ``rank`` non-zero ones, so that a rank-limited
+        projector's structural zeros do not count) and ``spread`` (``sv_max / sv_min``).
     """
     s = torch.linalg.svdvals(matrix.detach().double())
-    sv_max, sv_min = float(s[0]), float(s[-1])
-    return dict(singular_values=s, rank=projector_rank(s), effective_rank=effective_rank(s),
+    rank = projector_rank(s)
+    sv_max, sv_min = float(s[0]), float(s[max(rank, 1) - 1])
+    return dict(singular_values=s, rank=rank, effective_rank=effective_rank(s),
                 rank90=energy_rank(s, 0.90), rank99=energy_rank(s, 0.99), sv_max=sv_max, sv_min=sv_min,
                 spread=sv_max / sv_min if sv_min > 0 else float('inf'))
 
