@@ -66,10 +66,12 @@ def projector_summary(run_dir):
     if osp.isfile(pointer):
         with open(pointer) as f:
             ckpt = f.read().strip()
-        try:
-            matrices, _ = projector_matrices(ckpt)
-        except KeyError:  # no projector (a plain student or a teacher-free loss)
-            matrices = {}
+        matrices = {}
+        if osp.isfile(ckpt):  # not when --prune removed it
+            try:
+                matrices, _ = projector_matrices(ckpt)
+            except KeyError:  # no projector (a plain student or a teacher-free loss)
+                pass
         summary = {name: dict(final=spectrum_summary(w)) for name, w in matrices.items()}
     spectra = osp.join(run_dir, 'projector_spectrum.json')
     if osp.isfile(spectra):

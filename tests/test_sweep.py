@@ -142,6 +142,7 @@ def test_refresh_keeps_metric_and_fills_summaries(tmp_path):
     vis.mkdir(parents=True)
     (vis / 'scalars.json').write_text('{"mIoU": 10.0, "step": 500}\n{"mIoU": 12.5, "step": 1000}\n')
     (run / 'projector_spectrum.json').write_text(json.dumps({'c4': [[1, [2.0, 1.0]], [1000, [3.0, 0.5]]]}))
+    (run / 'last_checkpoint').write_text(str(run / 'iter_1000.pth'))  # pruned by --prune
     old = dict(setting='a', seed=0, metric='mIoU', value=12.5, command='x',
                projectors={'c4': {'final': {'rank': 2}}})
     (run / 'result.json').write_text(json.dumps(old))
