@@ -160,25 +160,27 @@ def mechanism_table(data):
 
 
 def best_pair_figure(data, path):
-    """Singular values over training: the best inverted seg run vs its traditional twin (same seed)."""
+    """Singular values over training: the best inverted seg run that has a traditional twin (same teacher,
+    same seed), beside that twin."""
     sys.path.insert(0, ROOT)
     from mmcrosskd.analysis.plot import plot_spectra
     rows = data['seg']
-    candidates = [(r['value'], r) for name, rs in rows.items() if name.startswith('inv_') for r in rs
-                  if any('singular_values' in p for p in r.get('projectors', {}).values())]
-    if not candidates:
+
+    def recorded(r):
+        return r is not None and any('singular_values' in p for p in r.get('projectors', {}).values())
+
+    def twin_of(r):
+        name = 'trad_' + r['setting'][len('inv_'):]
+        return next((t for t in rows.get(name, []) if t['seed'] == r['seed']), None)
+
+    pairs = [(r, twin_of(r)) for name, rs in rows.items() if name.startswith('inv_') for r in rs]
+    pairs = [(r, t) for r, t in pairs if recorded(r) and recorded(t)]
+    if not pairs:
         return None
-    _, best = max(candidates, key=lambda x: x[0])
-    twin_name = 'trad_' + best['setting'][len('inv_'):]
-    twin = next((r for r in rows.get(twin_name, []) if r['seed'] == best['seed']), None)
-    histories = {}
-    for r in (best, twin):
-        if r is None:
-            continue
-        for entry, p in r['projectors'].items():
-            if 'singular_values' in p:
-                histories[f"{r['setting']} seed {r['seed']} ({r['value']:.2f} mIoU)"] = p['singular_values']
-    plot_spectra(histories, path, title='projector singular values over training: best inverted vs traditional')
+    best, twin = max(pairs, key=lambda p: p[0]['value'])
+    histories = {f"{r['setting']} seed {r['seed']} ({r['value']:.2f} mIoU)": p['singular_values']
+                 for r in (best, twin) for p in r['projectors'].values() if 'singular_values' in p}
+    plot_spectra(histories, path, title='projector singular values over training')
     return best, twin
 
 
@@ -197,7 +199,7 @@ def main(argv=None):
         best, twin = pair
         text += [f"![spectra]({osp.basename(fig)})", '',
                  f"Best inverted run: `{best['setting']}` seed {best['seed']} ({best['value']:.2f} mIoU); "
-                 + (f"its traditional twin `{twin['setting']}` ({twin['value']:.2f})." if twin else 'no twin run.'), '']
+                 + f"its traditional twin `{twin['setting']}` ({twin['value']:.2f}).", '']
     block = '\n'.join(text)
     with open(a.out, 'w') as f:
         f.write(splice(a.out, block))

@@ -38,15 +38,16 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def metric_curve(work_dir, metric):
-    """``[[iteration, value], ...]`` of every validation of a run."""
+    """The metric of every validation of a run, in order (mmengine logs validations of an iteration-based
+    run without their iteration: they are every ``val_interval`` iterations)."""
     sys.path.insert(0, ROOT)
     from mmcrosskd.runner_utils import read_scalars
-    return [[e.get('step'), e[metric]] for e in read_scalars(work_dir) if metric in e]
+    return [e[metric] for e in read_scalars(work_dir) if metric in e]
 
 
 def last_metric(work_dir, metric):
     curve = metric_curve(work_dir, metric)
-    return curve[-1][1] if curve else None
+    return curve[-1] if curve else None
 
 
 def summarise_run(run_dir, metric):

@@ -149,7 +149,7 @@ def test_refresh_keeps_metric_and_fills_summaries(tmp_path):
     sweep.refresh(str(tmp_path), [dict(name='a')], 'mIoU')
     new = json.loads((run / 'result.json').read_text())
     assert new['value'] == 12.5 and new['command'] == 'x'
-    assert new['curve'] == [[500, 10.0], [1000, 12.5]]
+    assert new['curve'] == [10.0, 12.5]
     assert new['projectors']['c4']['final'] == {'rank': 2}  # no checkpoint left: the old final stays
     assert new['projectors']['c4']['singular_values'][-1] == [1000, [3.0, 0.5]]
 
