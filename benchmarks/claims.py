@@ -201,8 +201,9 @@ def main(argv=None):
                  f"Best inverted run: `{best['setting']}` seed {best['seed']} ({best['value']:.2f} mIoU); "
                  + f"its traditional twin `{twin['setting']}` ({twin['value']:.2f}).", '']
     block = '\n'.join(text)
+    document = splice(a.out, block)  # read before the file is opened for writing
     with open(a.out, 'w') as f:
-        f.write(splice(a.out, block))
+        f.write(document)
     print(block)
 
 

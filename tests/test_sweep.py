@@ -178,3 +178,13 @@ def test_claims_rewrite_only_their_block(tmp_path):
     new = claims.splice(str(doc), 'table v2')
     assert 'table v2' in new and 'table v1' not in new
     assert new.startswith(claims.HEADER) and new.endswith('footnote\n')
+
+
+def test_claims_main_keeps_the_hand_written_reading(tmp_path):
+    import claims
+    doc = tmp_path / 'results.md'
+    doc.write_text(f'# mine\n\nintro\n{claims.BEGIN}\nold tables\n{claims.END}\n\n## reading\nkept\n')
+    claims.main(['--out', str(doc)])
+    text = doc.read_text()
+    assert text.startswith('# mine\n\nintro\n') and text.endswith('## reading\nkept\n')
+    assert 'old tables' not in text and '## The claims' in text
