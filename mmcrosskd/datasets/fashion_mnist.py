@@ -105,6 +105,15 @@ def _write_png(path, array):
         raise OSError(f'cannot write {path}')
 
 
+def prepared_before(stamp, settings, force=False):
+    """What an earlier preparation with exactly these settings wrote (its ``prepared.json``), else None."""
+    if force or not osp.isfile(stamp):
+        return None
+    with open(stamp) as f:
+        done = json.load(f)
+    return done if done.get('settings') == json.loads(json.dumps(settings)) else None
+
+
 def prepare_fashion_mnist(out, source=DEFAULT_SOURCE, seed=0, cls_per_split=None,
                           scenes=(2000, 500), canvas=64, force=False):
     """Write the classification set and the segmentation scenes (see module docstring).
@@ -128,11 +137,9 @@ def prepare_fashion_mnist(out, source=DEFAULT_SOURCE, seed=0, cls_per_split=None
     settings = dict(source=osp.abspath(source), seed=seed, cls_per_split=cls_per_split,
                     scenes=list(scenes), canvas=canvas, version=1)
     stamp = osp.join(out, 'prepared.json')
-    if not force and osp.isfile(stamp):
-        with open(stamp) as f:
-            done = json.load(f)
-        if done.get('settings') == json.loads(json.dumps(settings)):
-            return done
+    done = prepared_before(stamp, settings, force)
+    if done is not None:
+        return done
     rng = np.random.default_rng(seed)
     info = dict(settings=settings, cls={}, scenes={})
     if osp.isfile(stamp):  # the old preparation is replaced below; if this run fails, the next one redoes it

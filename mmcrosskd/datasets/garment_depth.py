@@ -26,7 +26,7 @@ import os.path as osp
 
 import numpy as np
 
-from .fashion_mnist import DEFAULT_SOURCE, _resize, _write_png, load_split
+from .fashion_mnist import DEFAULT_SOURCE, _resize, _write_png, load_split, prepared_before
 
 DEPTH_SCALE = 1000.0  # PNG value per metre (millimetres, as NYU); load with depth_rescale_factor=1 / DEPTH_SCALE
 FAR_DEPTH = 8.0  # metres: the background plane
@@ -153,11 +153,9 @@ def prepare_garment_depth(out, source=DEFAULT_SOURCE, seed=0, scenes=(2000, 500)
                     depth_range=list(depth_range), far_depth=far_depth, focal=FOCAL,
                     depth_scale=DEPTH_SCALE, version=1)
     stamp = osp.join(out, 'prepared.json')
-    if not force and osp.isfile(stamp):
-        with open(stamp) as f:
-            done = json.load(f)
-        if done.get('settings') == json.loads(json.dumps(settings)):
-            return done
+    done = prepared_before(stamp, settings, force)
+    if done is not None:
+        return done
     rng = np.random.default_rng(seed)
     info = dict(settings=settings, scenes={})
     for split, dst in (('train', 'train'), ('test', 'test')):
