@@ -196,7 +196,7 @@ def test_4_export_refuses_to_overwrite_its_input(tmp_path):
 
 # 5 ---------------------------------------------------------------------------------------------------------
 def test_5_prepare_data_replaces_folders_whole(tmp_path):
-    from test_data import _write_idx  # the stand-in idx writer of the data tests
+    from conftest import _write_idx  # the stand-in idx writer of the data tests
     import numpy as np
     rng = np.random.default_rng(0)
     src = tmp_path / 'idx'
