@@ -17,9 +17,10 @@ inverted run and its traditional twin.
 import argparse
 import glob
 import json
-import math
 import os.path as osp
 import sys
+
+from sweep import difference, summarise  # noqa: E402  (this folder is on sys.path when run as a script)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
@@ -65,23 +66,14 @@ def load(sweep):
     return out
 
 
-def mean_std(values):
-    n = len(values)
-    m = sum(values) / n
-    s = math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else float('nan')
-    return m, s, n
-
-
 def compare(rows, a, b, higher):
     """Gain of a over b (+ = better), its standard error, and the two n."""
     va = [r['value'] for r in rows.get(a, [])]
     vb = [r['value'] for r in rows.get(b, [])]
     if not va or not vb:
         return None
-    (ma, sa, na), (mb, sb, nb) = mean_std(va), mean_std(vb)
-    gain = (ma - mb) if higher else (mb - ma)
-    se = math.sqrt((sa ** 2 / na if na > 1 else 0) + (sb ** 2 / nb if nb > 1 else 0))
-    return gain, se, na, nb
+    gain, se = difference(va, vb, higher)
+    return gain, se, len(va), len(vb)
 
 
 def verdict(cmp):
@@ -123,7 +115,7 @@ def settings_table(data, task):
     digits = 2 if higher else 4
     lines = [f'| setting | {metric} mean +- std | n | seeds |', '|---|---|---|---|']
     for name, rs in rows.items():
-        m, s, n = mean_std([r['value'] for r in rs])
+        m, s, n = summarise([r['value'] for r in rs])
         seeds = ', '.join(f"{r['value']:.{digits}f}" for r in rs)
         lines.append(f'| `{name}` | {m:.{digits}f} +- {s:.{digits}f} | {n} | {seeds} |')
     return '\n'.join(lines)

@@ -174,6 +174,14 @@ def summarise(values):
     return mean, std, n
 
 
+def difference(values, reference, higher=True):
+    """Gain of ``values`` over ``reference`` (positive = better; for an error metric, reference minus
+    values) and its standard error ``sqrt(s_a^2/n_a + s_b^2/n_b)`` (a single value counts as exact)."""
+    (ma, sa, na), (mb, sb, nb) = summarise(values), summarise(reference)
+    se = math.sqrt((sa ** 2 if na > 1 else 0) / na + (sb ** 2 if nb > 1 else 0) / nb)
+    return (ma - mb) * (1 if higher else -1), se
+
+
 def report(spec, results, out, report_path, command):
     metric = spec.get('metric', 'mIoU')
     higher = spec.get('higher_is_better', True)
@@ -197,10 +205,9 @@ def report(spec, results, out, report_path, command):
         mean, std, n = summarise(vals)
         gain = ''
         ref = s.get('baseline', base)  # a setting may name its own (e.g. one baseline per data regime)
-        b_mean, b_std, b_n = summarise(rows[ref]) if ref and rows.get(ref) else (None, None, None)
-        if b_mean is not None and s['name'] != ref:
-            se = math.sqrt((std ** 2 if n > 1 else 0) / n + (b_std ** 2 if b_n > 1 else 0) / b_n)
-            gain = f'{(mean - b_mean) * (1 if higher else -1):+.{digits}f} +- {se:.{digits}f}'
+        if ref and rows.get(ref) and s['name'] != ref:
+            diff, se = difference(vals, rows[ref], higher)
+            gain = f'{diff:+.{digits}f} +- {se:.{digits}f}'
         lines.append(f"| {s['name']} | {mean:.{digits}f} +- {std:.{digits}f} | {n} | {gain} | "
                      f"{', '.join(f'{v:.{digits}f}' for v in vals)} |")
     lines.append('')
