@@ -107,15 +107,21 @@ def deepest_map(rows):
 
 
 def find_tap(spec, scope, size):
-    """Build the model (random), dry-run it on images alone and pick its tap."""
+    """Build the model (random), dry-run it on images alone (with its own channel count) and pick its tap.
+
+    A model whose head needs data samples even in tensor mode (MaskFormer, Mask2Former, SAN) stops after
+    its backbone on images alone: that is enough, since a teacher's forward stops at its tap and a
+    student trains with data samples. Any other early stop means the model cannot run at this size.
+    """
     import torch
+    from mmcrosskd.models.channels import input_channels
     from mmcrosskd.models.taps import images_only_forward, tappable_outputs
     from mmcrosskd.utils.config import build_model_from_spec
     model, _ = build_model_from_spec(dict(spec), scope)
     model.eval()
-    x = torch.randn(1, 3, size, size)
+    x = torch.randn(1, input_channels(model), size, size)
     rows, error = tappable_outputs(model, lambda: images_only_forward(model, x))
-    if error is not None:  # the model must run whole at this size, not just up to some tap
+    if error is not None and not any(r['tap'] == 'backbone' for r in rows):
         raise error
     tap = deepest_map(rows)
     if tap is None:
@@ -127,8 +133,10 @@ def make_batch(model, size, n=2):
     """A random training batch for the student's own task (mmseg segmentor or depth estimator,
     mmpretrain classifier); raises ``NotImplementedError`` for other model kinds."""
     import torch
+    from mmcrosskd.models.channels import input_channels
     g = torch.Generator().manual_seed(0)
-    imgs = [torch.randint(0, 255, (3, size, size), generator=g, dtype=torch.uint8) for _ in range(n)]
+    channels = input_channels(model)
+    imgs = [torch.randint(0, 255, (channels, size, size), generator=g, dtype=torch.uint8) for _ in range(n)]
     kind = type(model).__module__
     if kind.startswith('mmpretrain.models.classifiers'):
         from mmpretrain.structures import DataSample

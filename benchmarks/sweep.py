@@ -257,7 +257,7 @@ def select(settings, only):
 
 
 def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg, flush=True), only=None,
-              prune=False):
+              prune=False, prepare=True):
     """Train every (setting, seed) not yet finished, seed-major, and write the report after each run.
 
     ``only`` (shell patterns of setting names) restricts what is trained, e.g. more seeds for a few settings;
@@ -266,7 +266,7 @@ def run_sweep(spec, out, seeds, report_path, command, log=lambda msg: print(msg,
     common = spec.get('common_options', [])
     metric = spec.get('metric', 'mIoU')
     chosen = select(spec['settings'], only)
-    if spec.get('prepare'):
+    if prepare and spec.get('prepare'):
         spec['prepare'](chosen)
     for seed in seeds:  # seed-major: a partial sweep already covers every setting
         for s in chosen:
@@ -295,6 +295,8 @@ def main(argv=None):
     p.add_argument('--prune', action='store_true',
                    help='delete each finished run\'s checkpoints once its result.json (with the projector '
                         'spectra) is written')
+    p.add_argument('--no-prepare', action='store_true',
+                   help="skip the spec's prepare() (the worker processes of --jobs: the first process ran it)")
     a = p.parse_args(argv)
     seeds_given = a.seeds is not None
     a.seeds = a.seeds if seeds_given else [0, 1, 2]
@@ -312,12 +314,15 @@ def main(argv=None):
         return
     helpers = []
     if a.jobs > 1:
+        if spec.get('prepare'):  # once, before the workers start: they would each train the same teacher
+            spec['prepare'](select(spec['settings'], a.only))
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
         me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
-              '--seeds', *map(str, a.seeds)] + (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
+              '--seeds', *map(str, a.seeds), '--no-prepare'] + (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
         # the workers log to their runs' train.log; their tables would repeat this one
         helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
-    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune)
+    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune,
+                     prepare=not a.no_prepare and a.jobs == 1)
     if helpers:
         failed = [h for h in helpers if h.wait() != 0]
         text = report(spec, collect(out=a.out, settings=spec['settings']), a.out, report_path, command)

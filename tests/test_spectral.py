@@ -174,3 +174,63 @@ def test_spread_ignores_structural_zeros():
     assert st['rank'] == 2 and st['sv_min'] == pytest.approx(2.0) and st['spread'] == pytest.approx(2.0)
     st = spectrum_stats(torch.diag(torch.tensor([4., 2., 1.])))
     assert st['sv_min'] == pytest.approx(1.0) and st['spread'] == pytest.approx(4.0)
+
+
+def _stale_tail(z, basis, is_tail, normalized):
+    """By hand: the energy of z outside a kept top-k basis (or inside a kept trailing one)."""
+    inside = (z @ basis).pow(2).sum()
+    tail = inside if is_tail else (z * z).sum() - inside
+    return (tail / ((z * z).sum() if normalized else z.shape[0])).item()
+
+
+@pytest.mark.parametrize('kwargs', [dict(k=2), dict(k=7), dict(energy=0.7, normalized=True)])
+def test_refresh_interval_reuses_the_kept_subspace(kwargs):
+    g = torch.Generator().manual_seed(5)
+    batches = [torch.randn(6, 9, 4, 4, generator=g, dtype=torch.float64) for _ in range(5)]  # 96 positions x 9
+    kept = SpectralTailLoss(refresh_interval=3, **kwargs).train()
+    exact = SpectralTailLoss(**kwargs)
+    values = [kept(x).item() for x in batches]
+    flat = [b.permute(0, 2, 3, 1).reshape(-1, 9) for b in batches]
+    # calls 0 and 3 decompose (exact); calls 1, 2 and 4 reuse the subspace of the last refresh
+    assert values[0] == pytest.approx(exact(batches[0]).item(), rel=1e-10)
+    assert values[3] == pytest.approx(exact(batches[3]).item(), rel=1e-10)
+    first = SpectralTailLoss(**kwargs)._subspace(flat[0])
+    second = SpectralTailLoss(**kwargs)._subspace(flat[3])
+    normalized = kwargs.get('normalized', False)
+    for i, (basis, _, is_tail) in ((1, first), (2, first), (4, second)):
+        assert values[i] == pytest.approx(_stale_tail(flat[i], basis, is_tail, normalized), rel=1e-10)
+        assert values[i] >= exact(batches[i]).item() - 1e-12  # a kept subspace never under-estimates
+    assert values[1] != pytest.approx(exact(batches[1]).item(), rel=1e-6)
+    assert int(kept.calls) == 5
+
+
+def test_refresh_interval_is_exact_in_eval_and_for_few_positions():
+    g = torch.Generator().manual_seed(6)
+    wide = [torch.randn(2, 16, 2, 2, generator=g, dtype=torch.float64) for _ in range(3)]  # 8 positions x 16
+    kept, exact = SpectralTailLoss(k=3, refresh_interval=10).train(), SpectralTailLoss(k=3)
+    for x in wide:  # the subspace belongs to the batch: decomposed every call
+        assert kept(x).item() == pytest.approx(exact(x).item(), rel=1e-10)
+    tall = [torch.randn(40, 5, generator=g, dtype=torch.float64) for _ in range(2)]
+    kept.eval()
+    for x in tall:
+        assert kept(x).item() == pytest.approx(exact(x).item(), rel=1e-10)
+    with pytest.raises(ValueError, match='refresh_interval'):
+        SpectralTailLoss(k=3, refresh_interval=0)
+
+
+def test_refresh_interval_resumes_identically_and_keeps_the_gradient_exact():
+    g = torch.Generator().manual_seed(7)
+    batches = [torch.randn(50, 6, generator=g, dtype=torch.float64) for _ in range(4)]
+    a = SpectralTailLoss(energy=0.8, refresh_interval=4).train()
+    a(batches[0]), a(batches[1])
+    b = SpectralTailLoss(energy=0.8, refresh_interval=4).train()
+    b.load_state_dict(a.state_dict())  # what a checkpoint restores
+    for x in batches[2:]:
+        assert b(x).item() == a(x).item()
+    # with a kept subspace the loss is a smooth function of z: its autograd gradient is the true one
+    c = SpectralTailLoss(k=2, refresh_interval=1000).train()
+    c(batches[0])
+    x = batches[1].clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda z: c(z), (x, ))
+    assert int(c.calls) > 2  # gradcheck's evaluations reused the subspace
+    assert 'kept_basis' not in SpectralTailLoss(k=2).state_dict()  # the default adds no checkpoint keys

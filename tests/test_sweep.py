@@ -103,14 +103,18 @@ def test_sweep_trains_tabulates_and_resumes_without_rerunning(tiny_cls, tmp_path
 
 
 def test_jobs_share_one_sweep(tiny_cls, tmp_path):
-    """``--jobs 2``: a second worker process takes the runs the first has not locked; one full table."""
+    """``--jobs 2``: a second worker process takes the runs the first has not locked; one full table; the
+    spec's prepare() (e.g. training a teacher) runs once, before the workers start."""
     spec = tmp_path / 'spec.py'
     cfg = osp.join(DATA, 'cls_resnet18_tiny.py')
+    prepared = tmp_path / 'prepared.txt'
     spec.write_text(f'metric = "accuracy/top1"\nbaseline = "a"\ncommon_options = {cls_data_options(tiny_cls)!r}\n'
                     f'settings = [dict(name="a", config={cfg!r}), dict(name="b", config={cfg!r}, '
-                    f'options=["optim_wrapper.optimizer.lr=0.0"])]\n')
+                    f'options=["optim_wrapper.optimizer.lr=0.0"])]\n'
+                    f'def prepare(settings):\n    open({str(prepared)!r}, "a").write("prepared\\n")\n')
     out, report = str(tmp_path / 'sweep'), str(tmp_path / 'r.md')
     sweep.main([str(spec), '--out', out, '--report', report, '--seeds', '0', '1', '--jobs', '2'])
+    assert prepared.read_text() == 'prepared\n'
     results = sweep.collect(out, [dict(name='a'), dict(name='b')])
     assert sorted((r['setting'], r['seed']) for r in results) == [('a', 0), ('a', 1), ('b', 0), ('b', 1)]
     assert all(_row(open(report).read(), n).split('|')[3].strip() == '2' for n in 'ab')

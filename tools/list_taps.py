@@ -50,11 +50,11 @@ def list_taps(cfg, size=(64, 64)):
     import torch
     from mmengine.registry import DefaultScope
 
+    from mmcrosskd.models.channels import input_channels
     from mmcrosskd.models.taps import images_only_forward, tappable_outputs
     from mmcrosskd.models.teacher import FrozenTeacher
     from mmcrosskd.utils.config import build_model_from_spec
 
-    x = torch.randn(1, 3, *size, generator=torch.Generator().manual_seed(0))
     sections = []
 
     def add(title, prefix, model, inputs):
@@ -67,6 +67,8 @@ def list_taps(cfg, size=(64, 64)):
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         student, scope = build_model_from_spec(spec, scope)
         student.eval()
+        channels = input_channels(student)  # e.g. 1 for LeNet on MNIST
+        x = torch.randn(1, channels, *size, generator=torch.Generator().manual_seed(0))
         add(f'student ({scope}: {type(student).__name__})' if is_kd else f'{scope}: {type(student).__name__}',
             '', student, x)
         if is_kd:
@@ -74,6 +76,7 @@ def list_taps(cfg, size=(64, 64)):
                 # Shapes do not depend on the weights: build the teacher from its seed.
                 opts = {k: v for k, v in dict(opts).items() if k != 'checkpoint'}
                 teacher = FrozenTeacher(name, **opts)
+                teacher.match_student_normalization(getattr(student, 'data_preprocessor', None), channels)
                 add(f"teacher '{name}' ({teacher.scope}: {type(teacher.model).__name__})", f'{name}:',
                     teacher.model, teacher.prepare_inputs(x))
     return sections

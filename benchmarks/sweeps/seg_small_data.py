@@ -1,0 +1,26 @@
+"""Issue #14 sweep: the paper's claims where a regulariser has something to fix, a student that over-fits.
+
+    .venv/bin/python benchmarks/sweep.py benchmarks/sweeps/seg_small_data.py --out benchmarks/results/seg_small_data \
+        --report docs/sweep_seg_small_data.md --jobs 2 --prune
+
+Same student, teachers, losses and schedule as ``seg_converged.py`` (every setting here is the one of the same
+name there), but trained on the first 200 of the 2000 training scenes: 2000 iterations of batch 16 are then 160
+epochs, and the student memorises its training set. If the inverted projector's spectral half (or the
+teacher-free loss) works as a regulariser, this is where it should show.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
+import seg_converged as converged  # noqa: E402
+
+TRAIN_SCENES = 200
+NAMES = ['no_distillation', 'inv_random', 'trad_random', 'inv_cls', 'trad_cls', 'teacher_free',
+         'inv_random_rank16']
+
+prepare = converged.prepare
+title = f'Over-fitting segmentation student (FCN-R18 w16, the first {TRAIN_SCENES} garment scenes): the paper\'s claims'
+metric = 'mIoU'
+baseline = 'no_distillation'
+common_options = converged.common_options + [f'train_dataloader.dataset.indices={TRAIN_SCENES}']
+settings = [s for name in NAMES for s in converged.settings if s['name'] == name]
