@@ -9,8 +9,7 @@ full training step (forward, backward, optimizer step):
 
 1. ``student``      - the student alone (its own ``train_step``);
 2. ``teacher-free`` - the student with ``SpectralTailLoss`` (no teacher; ``teacher-free-fp64``: with its
-                      float64 eigen-decomposition; ``teacher-free-kept8``: ``refresh_interval=8``, the
-                      subspace kept for 8 steps where positions >= channels; neither in the default list);
+                      float64 eigen-decomposition, not in the default list);
 3. ``inverted``     - ``CrossTaskDistiller``, inverted projector;
 4. ``traditional``  - ``CrossTaskDistiller``, traditional projector;
 5. ``ideal``        - by hand in plain PyTorch: the student step plus one teacher forward truncated after its
@@ -171,13 +170,11 @@ def build_variant(name, suite, device, amp=False):
                  loss=dict(type='FeatureL2Loss', normalize='l2'))
     if name == 'student':
         model = MODELS.build(student_cfg(suite))
-    elif name in ('teacher-free', 'teacher-free-fp64', 'teacher-free-kept8'):
+    elif name in ('teacher-free', 'teacher-free-fp64'):
         eigh = 'float64' if name.endswith('fp64') else 'float32'
-        refresh = 8 if name.endswith('kept8') else 1
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), distill=[
             dict(name='tail', student=suite['tf_tap'],
-                 loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True, eigh_dtype=eigh,
-                           refresh_interval=refresh))]))
+                 loss=dict(type='SpectralTailLoss', energy=0.9, normalized=True, eigh_dtype=eigh))]))
     elif name in ('inverted', 'traditional'):
         model = MODELS.build(dict(type='CrossTaskDistiller', student=student_cfg(suite), teachers=dict(t=teacher),
                                   distill=[dict(entry, projector=name)]))
@@ -485,7 +482,7 @@ def write_report(results, a, torch):
         ratios = []
         if 'inverted' in med and 'traditional' in med:
             ratios.append(f"inverted / traditional = **{med['inverted'] / med['traditional']:.3f}** (target <= 1.02)")
-        for tf in ('teacher-free', 'teacher-free-fp64', 'teacher-free-kept8'):
+        for tf in ('teacher-free', 'teacher-free-fp64'):
             if tf in med and base:
                 ratios.append(f"{tf} / student = **{med[tf] / base:.3f}** (target <= 1.02)")
         if 'inverted' in med and 'ideal' in med:

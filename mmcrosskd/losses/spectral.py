@@ -20,15 +20,12 @@ The gradient uses the top-k eigenvectors as constants: for the exact top-k subsp
 through the eigenvectors vanishes (it is the optimum of ``max_V tr(V^T G V)``), so
 ``d/dZ [tr(G) - tr(V^T G V)] = 2 Z (I - V V^T)`` - no unstable eigenvector backward. The loss is then
 evaluated as ``||Z||^2 - ||Z V_k||^2`` (or as the energy in the trailing directions, whichever set is
-smaller), so the Gram matrix itself needs no gradient.
-
-Reusing the decomposition for a few steps (``refresh_interval``) is offered only where it is sound: with
-many more positions than channels (a segmentation map: 4096 x 512) the top-k channel subspace describes the
-features' statistics and drifts slowly, so a kept subspace stays close; with fewer positions than channels
-it belongs to the batch (a ResNet-18 layer3, batch 8 of 4x4 maps, 128 positions x 256 channels: a subspace
-kept from the previous batch gave 4-6x the exact loss), and the decomposition is then redone every step.
-A kept subspace can only over-estimate the tail (Ky Fan: no k-dimensional subspace holds more energy than
-the top-k one), never hide it.
+smaller), so the Gram matrix itself needs no gradient. A decomposition refreshed only every few steps was
+tried twice and rejected: the top-k subspace is specific to the batch. With fewer positions than channels a
+subspace kept from an earlier batch gave 4-6x the exact loss on the next ones (a ResNet-18 layer3, batch 8
+of 4x4 maps: 128 positions, 256 channels); with many more (an FCN-R18 stage-4 map on real scenes, batch 4
+at 256 x 256: 4096 positions, 512 channels, whose neighbouring positions are far from independent) it gave
+1.38-1.67x, for half the loss's cost (docs/teacher_free_overhead.md).
 """
 import torch
 import torch.nn as nn
@@ -81,24 +78,11 @@ class SpectralTailLoss(nn.Module):
             ~1e-7 of the largest, far finer than the energy split that picks k; about 2x faster than
             float64 for d = 512 on CPU) or ``'float64'`` (for spectra whose kept and dropped
             eigenvalues are nearly equal). Float64 features always use float64.
-        refresh_interval (int): in training, decompose every this many calls and reuse the subspace
-            (and k) in between, for features with at least as many positions as channels (others are
-            decomposed every call). Default 1: exact at every step. Saves the Gram matrix and the
-            eigen-decomposition, about two thirds of the loss's cost on a 4096 x 512 map; the kept
-            subspace is saved with checkpoints, so a resumed run continues identically. Evaluation is
-            always exact. docs/teacher_free_overhead.md measures the cost and the error.
     """
 
     def __init__(self, k=None, energy=None, normalized=False, center=False, loss_weight=1.0,
-                 eigh_dtype='float32', refresh_interval=1):
+                 eigh_dtype='float32'):
         super().__init__()
-        if not isinstance(refresh_interval, int) or refresh_interval < 1:
-            raise ValueError(f'SpectralTailLoss: refresh_interval must be an int >= 1, got {refresh_interval!r}')
-        self.refresh_interval = refresh_interval
-        if refresh_interval > 1:  # persistent: a resumed run reuses the same subspace as an uninterrupted one
-            self.register_buffer('kept_basis', torch.empty(0))
-            self.register_buffer('kept_is_tail', torch.tensor(False))
-            self.register_buffer('calls', torch.tensor(0, dtype=torch.long))
         if eigh_dtype not in ('float64', 'float32'):
             raise ValueError(f"SpectralTailLoss: eigh_dtype must be 'float64' or 'float32', got {eigh_dtype!r}")
         self.eigh_dtype = getattr(torch, eigh_dtype)
@@ -123,7 +107,7 @@ class SpectralTailLoss(nn.Module):
             z = z - z.mean(0, keepdim=True)
         with torch.autocast(z.device.type, enabled=False):
             z = z.double() if z.dtype == torch.float64 else z.float()
-            basis, left, is_tail = self._kept_or_fresh_subspace(z)
+            basis, left, is_tail = self._subspace(z)
             # ||Z||^2 - ||Z V_k||^2, or ||Z V_tail||^2 when the tail is the smaller side (the same split):
             # n*d*min(k, r-k) work with a gradient, and no differentiable Gram matrix
             total = (z * z).sum()
@@ -131,29 +115,6 @@ class SpectralTailLoss(nn.Module):
             tail = projected if is_tail else (total - projected).clamp_min(0)
             loss = tail / (total.clamp_min(1e-12) if self.normalized else z.shape[0])
         return self.loss_weight * loss.to(student.dtype)
-
-    @torch.no_grad()
-    def _kept_or_fresh_subspace(self, z):
-        """:meth:`_subspace`, or in training with ``refresh_interval > 1`` and n >= d the one kept from the
-        last refresh (while it is no older than the interval and of this feature's width)."""
-        reuse = self.refresh_interval > 1 and self.training and z.shape[0] >= z.shape[1]
-        if not reuse:
-            return self._subspace(z)
-        kept = self.kept_basis
-        due = int(self.calls) % self.refresh_interval == 0 or kept.dim() != 2 or kept.shape[0] != z.shape[1]
-        self.calls += 1
-        if due:
-            basis, left, is_tail = self._subspace(z)
-            self.kept_basis = basis.detach().clone()
-            self.kept_is_tail = torch.tensor(is_tail, device=self.kept_is_tail.device)
-            return basis, left, is_tail
-        return kept.to(z.dtype), False, bool(self.kept_is_tail)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        key = prefix + 'kept_basis'
-        if self.refresh_interval > 1 and key in state_dict:  # its width is the kept k (or d - k)
-            self.kept_basis = torch.empty_like(state_dict[key])
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     @torch.no_grad()
     def _subspace(self, z):
