@@ -3,7 +3,7 @@ as a randomly initialised teacher into a fixed student and as a student under a 
 step each, small input, CPU), with the time each family took. Writes docs/model_families.md.
 
     nice -n 10 python benchmarks/model_families.py [--only FAMILY ...] [--size 64] [--timeout 300]
-        [--out docs/model_families.md] [--results work_dirs/model_families/results.jsonl]
+        [--out docs/model_families.md] [--results benchmarks/results/model_families/results.jsonl]
 
 * teacher: the fixed student is the quick-start FCN-ResNetV1c-18 (``configs/quickstart/fcn_r18-d8_scenes-64px.py``,
   tap ``backbone[3]``); the family's model is the teacher, tapped at its deepest backbone feature map;
@@ -13,7 +13,8 @@ step each, small input, CPU), with the time each family took. Writes docs/model_
 Taps are picked automatically from the model's dry run (:func:`mmcrosskd.models.taps.tappable_outputs`, what
 ``tools/list_taps.py`` prints). Every family runs in its own process with a time limit; results are appended
 to ``--results`` as they come (a rerun skips families already there; ``--fresh`` starts over).
-Models that need a fixed input size are retried at 224 x 224 (``--retry-size``).
+Models that need a fixed input size are retried at 224 x 224 (``--retry-size``), then at their backbone's own
+``img_size`` if it has one (ViTs with a fixed position table).
 """
 import argparse
 import json
@@ -228,8 +229,10 @@ def check_family(config, size=64, retry_size=224):
             taps[s] = find_tap(_set_size(spec, s), scope, s)
         return fn(config, s, taps[s])
 
+    native = _native_size(config)
     for role, fn in (('teacher', check_as_teacher), ('student', check_as_student)):
         sizes = [size] + ([retry_size] if retry_size and retry_size != size else [])
+        sizes += [native] if native and native not in sizes else []
         for s in sizes:
             try:
                 with warnings.catch_warnings():
@@ -244,6 +247,19 @@ def check_family(config, size=64, retry_size=224):
                 result[role] = dict(ok=False, size=s, error=f'{type(exc).__name__}: {_short(exc)}')
     result['seconds'] = round(time.time() - t0, 1)
     return result
+
+
+def _native_size(config):
+    """The square input size a backbone is built for (``img_size``: ViT position tables, e.g. mmseg's BEiT at
+    640 and MAE at 512), tried after the small sizes; None when it does not say."""
+    try:
+        spec, _ = _model_spec(config)
+    except Exception:  # noqa: BLE001 - the checks themselves report a config that does not load
+        return None
+    img_size = (spec.get('backbone') or {}).get('img_size')
+    if isinstance(img_size, (tuple, list)) and len(img_size) == 2 and img_size[0] == img_size[1]:
+        img_size = img_size[0]
+    return img_size if isinstance(img_size, int) else None
 
 
 def _short(exc, n=300):
@@ -289,6 +305,10 @@ _OUTSIDE = [
     (re.compile(r'No module named|not installed|ModuleNotFoundError|ImportError'), 'needs a package that is not installed'),
     (re.compile(r'https?://|download|urlopen|connection|huggingface|hf_hub', re.I), 'needs a download (offline)'),
     (re.compile(r'CUDA|cuda|GPU', re.I), 'needs CUDA'),
+    (re.compile(r'Output size is too small|smaller than the window size'),
+     'needs a larger input than the checked sizes (a fixed pooling kernel or attention window)'),
+    (re.compile(r'only one of size and size_divisor should be valid'),
+     "the shipped config gives its preprocessor neither size nor size_divisor (mmseg's own training fails too)"),
 ]
 
 
@@ -358,12 +378,13 @@ def write_report(results, path, cmd, not_run=()):
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    p.add_argument('--only', nargs='+', help='family ids (mmseg/pspnet) or names (pspnet) to run')
+    p.add_argument('--only', nargs='+', help='family ids (mmseg/pspnet) or names (pspnet) to run (again)')
     p.add_argument('--size', type=int, default=64)
     p.add_argument('--retry-size', type=int, default=224)
     p.add_argument('--timeout', type=int, default=900, help='seconds per family')
     p.add_argument('--out', default=osp.join(ROOT, 'docs', 'model_families.md'))
-    p.add_argument('--results', default=osp.join(ROOT, 'work_dirs', 'model_families', 'results.jsonl'))
+    p.add_argument('--results', default=osp.join(ROOT, 'benchmarks', 'results', 'model_families', 'results.jsonl'),
+                   help='one JSON line per family checked (tracked in git: the table regenerates from it)')
     p.add_argument('--fresh', action='store_true', help='forget earlier results')
     p.add_argument('--jobs', type=int, default=1, help='families checked at the same time')
     p.add_argument('--keep-timeouts', action='store_true', help='do not try timed-out families again')
@@ -384,7 +405,9 @@ def main(argv=None):
                 r = json.loads(line)
                 if 'timeout' not in r or a.keep_timeouts:  # a timeout on a loaded machine is tried again
                     done[r['family']] = r
-    todo = [] if a.report_only else [(family, config) for family, config in families if family not in done]
+    # --only runs the named families again; a full run skips those with a result
+    todo = [] if a.report_only else [(family, config) for family, config in families
+                                     if a.only or family not in done]
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(a.jobs) as pool:  # each family runs in its own process
         futures = [pool.submit(run_one, family, config, a.size, a.retry_size, a.timeout) for family, config in todo]

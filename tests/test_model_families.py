@@ -81,3 +81,47 @@ def test_report_counts_and_reasons(tmp_path):
     assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
     row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
     assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
+
+
+def test_a_grayscale_model_is_checked_with_its_own_channel_count():
+    """LeNet (MNIST) takes 1-channel images: the dry run and the student's batch use 1 channel, and as a
+    teacher of a colour student its input is the grey average (docs/model_families.md once listed it as FAIL)."""
+    config = 'mmpretrain::lenet/lenet5_mnist.py'
+    spec, scope = mf._model_spec(config)
+    assert mf.find_tap(spec, scope, 32).startswith('backbone')
+    assert mf.check_as_teacher(config, 32)['loss_kd'] > 0
+
+
+def test_a_head_that_needs_data_samples_stops_the_dry_run_after_the_backbone():
+    """MaskFormer-style heads take data samples even in tensor mode; the backbone ran, so it is tapped."""
+    import torch.nn as nn
+
+    class NeedsSamples(nn.Module):
+        def forward(self, x, batch_data_samples):
+            return x
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Conv2d(4, 5, 3))
+            self.decode_head = NeedsSamples()
+
+        def forward(self, x, mode='tensor'):
+            return self.decode_head(self.backbone(x))
+
+    class Broken(Model):  # fails inside the backbone: must not pass on an early tap
+        def forward(self, x, mode='tensor'):
+            self.backbone[0](x)
+            raise AssertionError('window larger than the map')
+
+    from unittest import mock
+    with mock.patch('mmcrosskd.utils.config.build_model_from_spec', lambda spec, scope: (Model(), scope)):
+        assert mf.find_tap({}, 'mmseg', 16) == 'backbone'
+    with mock.patch('mmcrosskd.utils.config.build_model_from_spec', lambda spec, scope: (Broken(), scope)):
+        with pytest.raises(AssertionError, match='window'):
+            mf.find_tap({}, 'mmseg', 16)
+
+
+def test_native_size_reads_the_backbones_img_size():
+    assert mf._native_size('mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py') == 512
+    assert mf._native_size(SAMPLE['resnext']) is None
