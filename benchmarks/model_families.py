@@ -13,8 +13,8 @@ step each, small input, CPU), with the time each family took. Writes docs/model_
 Taps are picked automatically from the model's dry run (:func:`mmcrosskd.models.taps.tappable_outputs`, what
 ``tools/list_taps.py`` prints). Every family runs in its own process with a time limit; results are appended
 to ``--results`` as they come (a rerun skips families already there; ``--fresh`` starts over).
-Models that need a fixed input size are retried at 224 x 224 (``--retry-size``), then at their backbone's own
-``img_size`` if it has one (ViTs with a fixed position table).
+Models that need a fixed input size are retried at 224 x 224 (``--retry-size``), then at the size the model is built
+for, if it says (its backbone's ``img_size``, or the fixed size of its test pipeline).
 """
 import argparse
 import json
@@ -33,8 +33,9 @@ FIXED_STUDENT = osp.join(ROOT, 'configs', 'quickstart', 'fcn_r18-d8_scenes-64px.
 FIXED_STUDENT_TAP = 'backbone[3]'
 FIXED_TEACHER = 'mmpretrain::resnet/resnet18_8xb32_in1k.py'
 FIXED_TEACHER_TAP = 'backbone.layer4'
-# Config names that are not the family's plain model (other hardware, precision or dataset plumbing).
-_SKIP_NAME = re.compile(r'ipu|fp16|amp|dsdl|lora|deploy|headless|-test|_test')
+# Config names that are not the family's plain model (other hardware, precision or dataset plumbing; LEVIR-CD
+# change detection takes 6-channel image pairs).
+_SKIP_NAME = re.compile(r'ipu|fp16|amp|dsdl|lora|deploy|headless|-test|_test|levir')
 # Smaller models first: the sweep measures whether a family works, not how large it gets.
 _SIZE_WORDS = ['atto', 'femto', 'pico', 'nano', 'tiny', 'mit-b0', 'r18', '18', 'xs', 'mini', 'small', 's-', '-s',
                '_s', 'b0', 'base', 'r50', '50', 'b-', '-b']
@@ -107,8 +108,11 @@ def deepest_map(rows):
     return None if pick is None else pick['tap']
 
 
-def find_tap(spec, scope, size):
+def find_tap(spec, scope, size, train=False):
     """Build the model (random), dry-run it on images alone (with its own channel count) and pick its tap.
+
+    ``train=True`` dry-runs in training mode, as a student's taps are read (DDRNet's backbone returns one map
+    in eval mode and a tuple with its auxiliary branch in training).
 
     A model whose head needs data samples even in tensor mode (MaskFormer, Mask2Former, SAN) stops after
     its backbone on images alone: that is enough, since a teacher's forward stops at its tap and a
@@ -119,14 +123,15 @@ def find_tap(spec, scope, size):
     from mmcrosskd.models.taps import images_only_forward, tappable_outputs
     from mmcrosskd.utils.config import build_model_from_spec
     model, _ = build_model_from_spec(dict(spec), scope)
-    model.eval()
-    x = torch.randn(1, input_channels(model), size, size)
+    model.train(train)
+    x = torch.randn(2 if train else 1, input_channels(model), size, size)  # BatchNorm trains on 2 or more
     rows, error = tappable_outputs(model, lambda: images_only_forward(model, x))
     if error is not None and not any(r['tap'] == 'backbone' for r in rows):
         raise error
-    tap = deepest_map(rows)
+    # a map where there is one; else tokens (T2T-ViT gives no map), which the distiller lays out as a map
+    tap = deepest_map(rows) or deepest_map([dict(r, layout='map') for r in rows if r['layout'] == 'tokens'])
     if tap is None:
-        raise ValueError(f'no feature map (B, C, H, W) in an images-only forward at {size}x{size}')
+        raise ValueError(f'no feature map (B, C, H, W) or tokens in an images-only forward at {size}x{size}')
     return tap
 
 
@@ -140,6 +145,8 @@ def make_batch(model, size, n=2):
     imgs = [torch.randint(0, 255, (channels, size, size), generator=g, dtype=torch.uint8) for _ in range(n)]
     kind = type(model).__module__
     if kind.startswith('mmpretrain.models.classifiers'):
+        if getattr(model, 'head', None) is None:  # a headless config (DINOv2, SAM): nothing to train
+            raise NotImplementedError(f'{type(model).__name__} is headless: no task head to train as a student')
         from mmpretrain.structures import DataSample
         return dict(inputs=imgs, data_samples=[DataSample().set_gt_label(i % 2) for i in range(n)])
     if kind.startswith('mmseg.models.segmentors'):
@@ -150,6 +157,8 @@ def make_batch(model, size, n=2):
             s = SegDataSample()
             s.gt_sem_seg = PixelData(data=torch.randint(0, 2, (1, size, size), generator=g))
             s.gt_depth_map = PixelData(data=torch.rand(1, size, size, generator=g) * 5 + 0.5)
+            # PIDNet also trains on class edges (mmseg's GenerateEdge transform makes them)
+            s.gt_edge_map = PixelData(data=torch.randint(0, 2, (1, size, size), generator=g))
             s.set_metainfo(dict(img_shape=(size, size), ori_shape=(size, size), pad_shape=(size, size)))
             samples.append(s)
         return dict(inputs=imgs, data_samples=samples)
@@ -195,8 +204,31 @@ def check_as_teacher(config, size, tap=None):
         teacher['input_size'] = (size, size)
     distill = [dict(name='kd', student=FIXED_STUDENT_TAP, teacher=f't:{tap}',
                     loss=dict(type='FeatureL2Loss', normalize='l2'))]
-    log = train_step(student, dict(t=teacher), distill, 64, s_scope)
+    try:
+        log = train_step(student, dict(t=teacher), distill, 64, s_scope)
+    except ValueError as exc:  # a token-only ViT: what the error advises, its backbone's maps instead
+        if 'between a feature map and tokens' not in str(exc) or 'out_type' not in str((spec.get('backbone'))) + \
+                _backbone_args(spec, scope):
+            raise
+        teacher['model'] = dict(backbone=dict(out_type='featmap'))
+        spec['backbone']['out_type'] = 'featmap'
+        tap = find_tap(spec, scope, size)
+        distill[0]['teacher'] = f't:{tap}'
+        log = train_step(student, dict(t=teacher), distill, 64, s_scope)
+        tap = f"{tap} (model=dict(backbone=dict(out_type='featmap')))"
     return dict(tap=tap, loss_kd=log['loss_kd_kd'])
+
+
+def _backbone_args(spec, scope):
+    """The argument names of the spec's backbone class, as one string ('' when it cannot be found)."""
+    import inspect
+
+    from mmengine.registry import MODELS
+    try:
+        cls = MODELS.get(f"{scope}.{spec['backbone']['type']}")
+        return ' '.join(inspect.signature(cls.__init__).parameters)
+    except Exception:  # noqa: BLE001
+        return ''
 
 
 def check_as_student(config, size, tap=None):
@@ -204,7 +236,7 @@ def check_as_student(config, size, tap=None):
     found if None)."""
     spec, scope = _model_spec(config)
     _set_size(spec, size)
-    tap = tap or find_tap(spec, scope, size)
+    tap = tap or find_tap(spec, scope, size, train=True)
     spec['_scope_'] = scope
     distill = [dict(name='kd', student=tap, teacher=f't:{FIXED_TEACHER_TAP}',
                     loss=dict(type='FeatureL2Loss', normalize='l2'))]
@@ -221,13 +253,14 @@ def check_family(config, size=64, retry_size=224):
     import warnings
     t0 = time.time()
     result = dict(config=config)
-    taps = {}  # one dry run per size serves both roles
+    taps = {}  # one dry run per size and mode
 
     def checked(fn, s):
-        if s not in taps:
+        train = fn is check_as_student  # a student's taps are read in training mode
+        if (s, train) not in taps:
             spec, scope = _model_spec(config)
-            taps[s] = find_tap(_set_size(spec, s), scope, s)
-        return fn(config, s, taps[s])
+            taps[s, train] = find_tap(_set_size(spec, s), scope, s, train)
+        return fn(config, s, taps[s, train])
 
     native = _native_size(config)
     for role, fn in (('teacher', check_as_teacher), ('student', check_as_student)):
@@ -249,17 +282,31 @@ def check_family(config, size=64, retry_size=224):
     return result
 
 
+def _square(size):
+    if isinstance(size, (tuple, list)) and len(size) == 2 and size[0] == size[1]:
+        size = size[0]
+    return size if isinstance(size, int) else None
+
+
 def _native_size(config):
-    """The square input size a backbone is built for (``img_size``: ViT position tables, e.g. mmseg's BEiT at
-    640 and MAE at 512), tried after the small sizes; None when it does not say."""
+    """The square input size a model is built for, tried after the small sizes: its backbone's ``img_size``
+    (ViT position tables, e.g. mmseg's BEiT at 640 and MAE at 512), else the fixed size its test pipeline
+    resizes or crops to (LeNet: 32, for the fully connected layer in its backbone); None when neither says."""
+    from mmcrosskd.runner_utils import load_config
     try:
-        spec, _ = _model_spec(config)
+        cfg = load_config(config)
     except Exception:  # noqa: BLE001 - the checks themselves report a config that does not load
         return None
-    img_size = (spec.get('backbone') or {}).get('img_size')
-    if isinstance(img_size, (tuple, list)) and len(img_size) == 2 and img_size[0] == img_size[1]:
-        img_size = img_size[0]
-    return img_size if isinstance(img_size, int) else None
+    size = _square((cfg.model.get('backbone') or {}).get('img_size'))
+    if size:
+        return size
+    loader = cfg.get('test_dataloader') or cfg.get('val_dataloader') or {}
+    for step in (loader.get('dataset') or {}).get('pipeline') or []:
+        if step.get('type') == 'Resize' and not step.get('keep_ratio'):
+            size = _square(step.get('scale')) or size
+        elif step.get('type') == 'CenterCrop':
+            size = _square(step.get('crop_size')) or size
+    return size
 
 
 def _short(exc, n=300):
@@ -307,12 +354,23 @@ _OUTSIDE = [
     (re.compile(r'CUDA|cuda|GPU', re.I), 'needs CUDA'),
     (re.compile(r'Output size is too small|smaller than the window size'),
      'needs a larger input than the checked sizes (a fixed pooling kernel or attention window)'),
+    (re.compile(r"SideAdapterCLIPHead.forward\(\) missing 1 required positional argument"),
+     "mmseg's own images-only forward (mode='tensor') of SAN calls its head without a required argument"),
+    (re.compile(r'configuration file type in the inheritance chain must match'),
+     "the shipped config does not load in mmengine (it mixes lazy-import and plain config files)"),
+    (re.compile(r'To use VPD model, please install'), 'needs packages mmseg lists as optional (VPD: Stable Diffusion)'),
     (re.compile(r'only one of size and size_divisor should be valid'),
      "the shipped config gives its preprocessor neither size nor size_divisor (mmseg's own training fails too)"),
 ]
 
 
-def classify(res):
+# Failures traced by hand to the family's own model (the error alone does not say so).
+_TRIAGED = {
+    'mmpretrain/spark': "SparK's pre-training wrapper needs its sparse masks: its backbone gets None on images alone",
+}
+
+
+def classify(res, family=None):
     """``'ok'`` / ``'n/a'`` / ``'outside: <reason>'`` / ``'FAIL'`` for one role's result."""
     if res is None:
         return 'FAIL'
@@ -323,6 +381,8 @@ def classify(res):
     for pattern, reason in _OUTSIDE:
         if pattern.search(res.get('error', '')):
             return f'outside: {reason}'
+    if family in _TRIAGED:
+        return f'outside: {_TRIAGED[family]}'
     return 'FAIL'
 
 
@@ -338,7 +398,7 @@ def write_report(results, path, cmd, not_run=()):
                 status, detail = 'FAIL', r['crash']
             else:
                 res = r.get(role)
-                status = classify(res)
+                status = classify(res, r['family'])
                 detail = (f"`{res['tap']}` @{res['size']}px" if status == 'ok' else res.get('error', ''))
             counts[(role, status.split(':')[0])] = counts.get((role, status.split(':')[0]), 0) + 1
             cells.append(f'{status} - {detail}'.replace('|', '/').replace('\n', ' '))
@@ -416,8 +476,8 @@ def main(argv=None):
             done[r['family']] = r
             with open(a.results, 'a') as f:
                 f.write(json.dumps(r) + '\n')
-            print(f"[{i + 1}/{len(todo)}] {r['family']}: teacher {classify(r.get('teacher'))}, student "
-                  f"{classify(r.get('student'))} ({r.get('seconds')} s)", flush=True)
+            print(f"[{i + 1}/{len(todo)}] {r['family']}: teacher {classify(r.get('teacher'), r['family'])}, student "
+                  f"{classify(r.get('student'), r['family'])} ({r.get('seconds')} s)", flush=True)
     cmd = 'nice -n 10 .venv/bin/python benchmarks/model_families.py' + (f' --jobs {a.jobs}' if a.jobs != 1 else '') + (
         f' --size {a.size}' if a.size != 64 else '') + (f' --timeout {a.timeout}' if a.timeout != 900 else '')
     not_run = [(family, config) for family, config in families if family not in done]

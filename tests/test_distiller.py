@@ -402,3 +402,29 @@ def test_distiller_level_projector_switches_entries_without_their_own():
     d = build(distill=entries, projector='traditional')
     assert d.entries['a'].direction == 'traditional' and d.entries['b'].direction == 'identity'
     assert build(distill=entries[:1]).entries['a'].direction == 'inverted'
+
+
+def test_student_taps_are_checked_in_training_mode_without_side_effects():
+    """mmseg's DDRNet backbone returns one map in eval mode and (auxiliary, main) in training, when the
+    distiller reads it: ``backbone[1]`` must build, and building must leave BatchNorm statistics and the
+    random stream as they were."""
+    from mmcrosskd.utils.config import load_model_spec
+    spec, scope = load_model_spec('mmseg::ddrnet/ddrnet_23-slim_in1k-pre_2xb6-120k_cityscapes-1024x1024.py')
+    spec = spec.to_dict()
+    spec['backbone']['init_cfg'] = None
+    spec['data_preprocessor']['size'] = (64, 64)
+    spec['_scope_'] = scope
+    torch.manual_seed(0)
+    plain = MODELS.build(copy.deepcopy(spec))
+    after_plain = torch.random.get_rng_state()
+    torch.manual_seed(0)
+    model = MODELS.build(dict(type='CrossTaskDistiller', student=spec, distill=[
+        dict(name='tail', student='backbone[1]', loss=dict(type='SpectralTailLoss', k=4))]))
+    assert torch.equal(torch.random.get_rng_state(), after_plain)  # the dry run drew nothing from the stream
+    for (name, a), b in zip(plain.named_buffers(), model.student.buffers()):
+        assert torch.equal(a, b), name  # running statistics untouched by the dry run
+    x, samples = seg_batch(size=64)
+    model.train()
+    log = model.train_step(dict(inputs=list((x * 50 + 100).clamp(0, 255).byte()), data_samples=samples),
+                           OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-3)))
+    assert 'loss_kd_tail' in log and torch.isfinite(log['loss_kd_tail'])

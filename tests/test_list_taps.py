@@ -59,8 +59,8 @@ def test_plain_mmseg_config_in_entry_syntax():
     rows = {r['tap']: r for r in sections[0]['rows']}
     assert rows['backbone']['layout'] == 'tuple of 4' and rows['backbone']['shape'] is None
     # ResNetV1c-18, dilated (output stride 8): 64 px -> 8 x 8 at stages 3 and 4
-    assert rows['backbone[3]']['layout'] == 'map' and rows['backbone[3]']['shape'] == (1, 512, 8, 8)
-    assert rows['backbone.layer1']['shape'] == (1, 64, 16, 16)
+    assert rows['backbone[3]']['layout'] == 'map' and rows['backbone[3]']['shape'] == (2, 512, 8, 8)
+    assert rows['backbone.layer1']['shape'] == (2, 64, 16, 16)
     assert 'auxiliary_head' not in ' '.join(rows)  # not in this config; loss-only heads never run anyway
 
 
@@ -68,8 +68,8 @@ def test_kd_config_lists_student_and_teachers_with_their_prefix():
     sections = list_taps.list_taps(load_config(osp.join(DATA, 'seg_kd_tiny.py')), (64, 64))
     assert [s['prefix'] for s in sections] == ['', 'cls:', 'depth:']
     cls_rows = {r['tap']: r for r in sections[1]['rows']}
-    # mmpretrain ResNet-18 (output stride 32): 64 px -> 2 x 2; its classifier head gives (1, 1000)
-    assert cls_rows['cls:backbone.layer4']['shape'] == (1, 512, 2, 2)
+    # mmpretrain ResNet-18 (output stride 32): 64 px -> 2 x 2; its classifier head gives (2, 1000)
+    assert cls_rows['cls:backbone.layer4']['shape'] == (2, 512, 2, 2)
     assert cls_rows['cls:head.fc']['layout'] == 'vector'
     text = list_taps.format_sections(sections, match='layer4')
     assert 'cls:backbone.layer4' in text and 'backbone.layer3' not in text
@@ -80,7 +80,7 @@ def test_tokens_of_an_mmpretrain_vit_at_the_tool_command_line():
                     '--match', 'layers.11')
     row = next(ln for ln in proc.stdout.splitlines() if ln.startswith('backbone.layers.11 '))
     # patch 16: 32 x 48 px -> 2 x 3 = 6 patches + the class token, 192 channels
-    assert row.split()[1] == 'tokens' and '(1, 7, 192)' in row
+    assert row.split()[1] == 'tokens' and '(2, 7, 192)' in row
 
 
 def test_distiller_errors_point_to_list_taps():

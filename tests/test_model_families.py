@@ -124,4 +124,6 @@ def test_a_head_that_needs_data_samples_stops_the_dry_run_after_the_backbone():
 
 def test_native_size_reads_the_backbones_img_size():
     assert mf._native_size('mmseg::mae/mae-base_upernet_8xb2-amp-160k_ade20k-512x512.py') == 512
-    assert mf._native_size(SAMPLE['resnext']) is None
+    assert mf._native_size('mmpretrain::lenet/lenet5_mnist.py') == 32  # its test pipeline's Resize
+    assert mf._native_size(SAMPLE['resnext']) == 224  # ImageNet's CenterCrop
+    assert mf._native_size(SAMPLE['segformer']) is None  # keep-ratio resizes fix nothing

@@ -66,9 +66,10 @@ def list_taps(cfg, size=(64, 64)):
     spec, scope, is_kd = _student_spec(cfg)
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope')):
         student, scope = build_model_from_spec(spec, scope)
-        student.eval()
+        student.train()  # as the distiller reads a student's taps (DDRNet's backbone differs in eval mode)
         channels = input_channels(student)  # e.g. 1 for LeNet on MNIST
-        x = torch.randn(1, channels, *size, generator=torch.Generator().manual_seed(0))
+        # two images: BatchNorm in training mode needs more than one value per channel
+        x = torch.randn(2, channels, *size, generator=torch.Generator().manual_seed(0))
         add(f'student ({scope}: {type(student).__name__})' if is_kd else f'{scope}: {type(student).__name__}',
             '', student, x)
         if is_kd:

@@ -283,11 +283,20 @@ class CrossTaskDistiller(BaseModel):
     def _build_entries(self, size):
         x = self._example_inputs(size)
         was_training = self.student.training
-        self.student.eval()
+        # In training mode, as the taps are read during training (DDRNet's backbone returns one map in eval
+        # mode, a tuple with its auxiliary branch in training); BatchNorm statistics and the random stream
+        # are put back, so building the distiller changes neither.
+        buffers = [(b, b.clone()) for b in self.student.buffers()]
+        self.student.train()
         try:
-            _, s_feats = self.student_taps.record(self.student, x, mode='tensor')
+            with torch.random.fork_rng(devices=[]):
+                # truncated: only the taps' shapes are needed, and heads after them may need data samples
+                # even in tensor mode (MaskFormer, Mask2Former), which a student gets in training
+                _, s_feats = self.student_taps.record(self.student, x, mode='tensor', truncate=True)
         finally:
             self.student.train(was_training)
+            for b, saved in buffers:
+                b.copy_(saved)
         t_feats = {}
         for name, teacher in self.teachers.items():
             t_feats[name] = teacher.features(x, truncate=self.truncate_teachers)
