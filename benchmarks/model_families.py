@@ -352,6 +352,8 @@ _OUTSIDE = [
     (re.compile(r'No module named|not installed|ModuleNotFoundError|ImportError'), 'needs a package that is not installed'),
     (re.compile(r'https?://|download|urlopen|connection|huggingface|hf_hub', re.I), 'needs a download (offline)'),
     (re.compile(r'CUDA|cuda|GPU', re.I), 'needs CUDA'),
+    (re.compile(r"can't allocate memory|Cannot allocate memory"),
+     "needs more than the check's 6 GiB memory cap (at its native input size)"),
     (re.compile(r'Output size is too small|smaller than the window size'),
      'needs a larger input than the checked sizes (a fixed pooling kernel or attention window)'),
     (re.compile(r"SideAdapterCLIPHead.forward\(\) missing 1 required positional argument"),
@@ -367,6 +369,13 @@ _OUTSIDE = [
 # Failures traced by hand to the family's own model (the error alone does not say so).
 _TRIAGED = {
     'mmpretrain/spark': "SparK's pre-training wrapper needs its sparse masks: its backbone gets None on images alone",
+}
+
+
+# Failures traced to mmcrosskd and not fixed yet: what is missing (listed under the summary while they fail).
+_OURS_OPEN = {
+    'mmpretrain/t2t_vit': 'a student whose every feature is tokens (T2T-ViT has no map) under a teacher that gives '
+                          'maps: the distiller projects map to map and tokens to tokens, not between the two',
 }
 
 
@@ -406,6 +415,9 @@ def write_report(results, path, cmd, not_run=()):
                     f"{r.get('seconds', '')} |")
     for family, config in not_run:
         rows.append(f"| {family} | `{config.split('::')[-1]}` | not run yet | not run yet | |")
+    failing = {r['family'] for r in results if any(classify(r.get(role), r['family']) == 'FAIL'
+                                                      for role in ('teacher', 'student')) and 'timeout' not in r}
+    open_notes = [f'- FAIL, ours, open: {family}: {_OURS_OPEN[family]}' for family in sorted(failing & set(_OURS_OPEN))]
     summary = []
     for role in ('teacher', 'student'):
         parts = [f'{s}: {counts.get((role, s), 0)}' for s in ('ok', 'outside', 'n/a', 'FAIL', 'timeout')]
@@ -429,7 +441,7 @@ def write_report(results, path, cmd, not_run=()):
              '* `tests/test_model_families.py` runs a fixed sample on every test run: ResNeXt, MobileNetV2, DeiT, Swin',
              '  (224 px), ConvNeXt (mmpretrain), SegFormer, DeepLabV3+, BiSeNetV2 (mmseg), both roles each.', '',
              'Summary:', *summary] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
-                                      if not_run else []) + ['',
+                                      if not_run else []) + open_notes + ['',
              '| family | config | as teacher | as student | seconds |', '|---|---|---|---|---|', *rows]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
@@ -461,13 +473,14 @@ def main(argv=None):
     done = {}
     if osp.isfile(a.results) and not a.fresh:
         with open(a.results) as f:
-            for line in f:
+            for line in f:  # the latest line of a family is its result
                 r = json.loads(line)
-                if 'timeout' not in r or a.keep_timeouts:  # a timeout on a loaded machine is tried again
-                    done[r['family']] = r
-    # --only runs the named families again; a full run skips those with a result
+                done[r['family']] = r
+    # --only runs the named families again; a full run skips those with a result (a timeout on a loaded
+    # machine is tried again, unless --keep-timeouts)
     todo = [] if a.report_only else [(family, config) for family, config in families
-                                     if a.only or family not in done]
+                                     if a.only or family not in done
+                                     or ('timeout' in done[family] and not a.keep_timeouts)]
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(a.jobs) as pool:  # each family runs in its own process
         futures = [pool.submit(run_one, family, config, a.size, a.retry_size, a.timeout) for family, config in todo]

@@ -4,9 +4,10 @@
         --report docs/sweep_seg_small_data.md --jobs 2 --prune
 
 Same student, teachers, losses and schedule as ``seg_converged.py`` (every setting here is the one of the same
-name there), but trained on the first 200 of the 2000 training scenes: 2000 iterations of batch 16 are then 160
-epochs, and the student memorises its training set. If the inverted projector's spectral half (or the
-teacher-free loss) works as a regulariser, this is where it should show.
+name there), but trained on the first 50 of the 2000 training scenes: 2000 iterations of batch 16 are then 640
+epochs, and the student memorises its training set (on the first 200 scenes, seed 0, it still reached 24.5 mIoU
+against 25.1 on all 2000: too little over-fitting to leave a regulariser room). If the inverted projector's
+spectral half (or the teacher-free loss) works as a regulariser, this is where it should show.
 """
 import os.path as osp
 import sys
@@ -14,7 +15,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.abspath(__file__)))
 import seg_converged as converged  # noqa: E402
 
-TRAIN_SCENES = 200
+TRAIN_SCENES = 50
 # The regulariser claims: a random teacher through either projector, the teacher-free loss.
 NAMES = ['no_distillation', 'inv_random', 'trad_random', 'teacher_free']
 
