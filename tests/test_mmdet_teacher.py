@@ -81,7 +81,7 @@ def test_distiller_trains_with_the_runner_and_lists_taps(tiny_seg, tmp_path):
     proc = run_tool('list_taps', cfg, '--match', 'neck')
     lines = proc.stdout.splitlines()
     row = next(ln for ln in lines if ln.startswith('det:neck[1] '))
-    assert row.split()[1:] == ['map', '(1,', '256,', '8,', '8)']
+    assert row.split()[1:] == ['map', '(2,', '256,', '8,', '8)']
     # the detector's images-only forward stops at the RPN (it needs image metas), so nothing after the neck
     assert not any(ln.startswith('det:rpn_head') for ln in lines)
     assert 'stopped early' in proc.stdout
