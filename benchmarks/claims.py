@@ -29,7 +29,7 @@ RESULTS = osp.join(ROOT, 'benchmarks', 'results')
 SWEEPS = dict(
     seg=('seg_converged', 'mIoU', True, 'segmentation, mIoU'),
     depth=('depth_converged', 'abs_rel', False, 'depth, abs rel'),
-    small=('seg_small_data', 'mIoU', True, 'segmentation on 200 scenes (over-fitting), mIoU'),
+    small=('seg_small_data', 'mIoU', True, 'segmentation on 50 scenes (over-fitting), mIoU'),
 )
 # (claim, its figure in the paper, task, a, b)
 CLAIMS = [
