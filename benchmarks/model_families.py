@@ -100,9 +100,10 @@ def _set_size(spec, size):
     return spec
 
 
-def deepest_map(rows):
-    """The tap of a model's deepest backbone feature map (B, C, H, W), else its last map anywhere."""
-    maps = [r for r in rows if r['layout'] == 'map']
+def deepest_map(rows, layout='map'):
+    """The tap of a model's deepest backbone feature map (B, C, H, W), else its last map anywhere (``layout``:
+    the same for another layout, e.g. ``'tokens'``)."""
+    maps = [r for r in rows if r['layout'] == layout]
     in_backbone = [r for r in maps if r['tap'].split('.')[0].split('[')[0] == 'backbone']
     pick = (in_backbone or maps or [None])[-1]
     return None if pick is None else pick['tap']
@@ -129,7 +130,7 @@ def find_tap(spec, scope, size, train=False):
     if error is not None and not any(r['tap'] == 'backbone' for r in rows):
         raise error
     # a map where there is one; else tokens (T2T-ViT gives no map), which the distiller lays out as a map
-    tap = deepest_map(rows) or deepest_map([dict(r, layout='map') for r in rows if r['layout'] == 'tokens'])
+    tap = deepest_map(rows) or deepest_map(rows, 'tokens')
     if tap is None:
         raise ValueError(f'no feature map (B, C, H, W) or tokens in an images-only forward at {size}x{size}')
     return tap
@@ -207,8 +208,7 @@ def check_as_teacher(config, size, tap=None):
     try:
         log = train_step(student, dict(t=teacher), distill, 64, s_scope)
     except ValueError as exc:  # a token-only ViT: what the error advises, its backbone's maps instead
-        if 'between a feature map and tokens' not in str(exc) or 'out_type' not in str((spec.get('backbone'))) + \
-                _backbone_args(spec, scope):
+        if 'between a feature map and tokens' not in str(exc) or 'out_type' not in _backbone_args(spec, scope):
             raise
         teacher['model'] = dict(backbone=dict(out_type='featmap'))
         spec['backbone']['out_type'] = 'featmap'
@@ -220,15 +220,15 @@ def check_as_teacher(config, size, tap=None):
 
 
 def _backbone_args(spec, scope):
-    """The argument names of the spec's backbone class, as one string ('' when it cannot be found)."""
+    """The argument names of the spec's backbone class (empty when it cannot be found)."""
     import inspect
 
     from mmengine.registry import MODELS
     try:
         cls = MODELS.get(f"{scope}.{spec['backbone']['type']}")
-        return ' '.join(inspect.signature(cls.__init__).parameters)
+        return set(inspect.signature(cls.__init__).parameters)
     except Exception:  # noqa: BLE001
-        return ''
+        return set()
 
 
 def check_as_student(config, size, tap=None):
@@ -397,7 +397,7 @@ def classify(res, family=None):
 
 def write_report(results, path, cmd, not_run=()):
     """The markdown table of a sweep (``not_run``: ``[(family, config)]`` that have no result yet)."""
-    rows, counts = [], {}
+    rows, counts, failing = [], {}, set()
     for r in sorted(results, key=lambda r: r['family']):
         cells = []
         for role in ('teacher', 'student'):
@@ -410,13 +410,13 @@ def write_report(results, path, cmd, not_run=()):
                 status = classify(res, r['family'])
                 detail = (f"`{res['tap']}` @{res['size']}px" if status == 'ok' else res.get('error', ''))
             counts[(role, status.split(':')[0])] = counts.get((role, status.split(':')[0]), 0) + 1
+            if status == 'FAIL':
+                failing.add(r['family'])
             cells.append(f'{status} - {detail}'.replace('|', '/').replace('\n', ' '))
         rows.append(f"| {r['family']} | `{r['config'].split('::')[-1]}` | {cells[0]} | {cells[1]} | "
                     f"{r.get('seconds', '')} |")
     for family, config in not_run:
         rows.append(f"| {family} | `{config.split('::')[-1]}` | not run yet | not run yet | |")
-    failing = {r['family'] for r in results if any(classify(r.get(role), r['family']) == 'FAIL'
-                                                      for role in ('teacher', 'student')) and 'timeout' not in r}
     open_notes = [f'- FAIL, ours, open: {family}: {_OURS_OPEN[family]}' for family in sorted(failing & set(_OURS_OPEN))]
     summary = []
     for role in ('teacher', 'student'):

@@ -312,17 +312,16 @@ def main(argv=None):
         results = [r for r in collect(a.out, chosen) if seeds is None or r['seed'] in seeds]
         print(report(dict(spec, settings=chosen), results, a.out, report_path, command))
         return
+    if spec.get('prepare') and not a.no_prepare:  # once, before any worker starts (each would train the teacher)
+        spec['prepare'](select(spec['settings'], a.only))
     helpers = []
     if a.jobs > 1:
-        if spec.get('prepare'):  # once, before the workers start: they would each train the same teacher
-            spec['prepare'](select(spec['settings'], a.only))
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
         me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
               '--seeds', *map(str, a.seeds), '--no-prepare'] + (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
         # the workers log to their runs' train.log; their tables would repeat this one
         helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
-    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune,
-                     prepare=not a.no_prepare and a.jobs == 1)
+    text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune, prepare=False)
     if helpers:
         failed = [h for h in helpers if h.wait() != 0]
         text = report(spec, collect(out=a.out, settings=spec['settings']), a.out, report_path, command)
