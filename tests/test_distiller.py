@@ -291,16 +291,49 @@ def test_same_seed_same_random_teacher_and_different_seed_differs():
     assert torch.equal(mk(5), mk(5)) and not torch.equal(mk(5), mk(6))
 
 
-def test_layout_mismatch_is_named():
-    vit = dict(config=dict(
-        _scope_='mmpretrain', type='ImageClassifier',
-        backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16, out_type='raw'),
-        neck=None, head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=192)))
-    with pytest.raises(ValueError, match=r"cannot project between a feature map and tokens: student tap "
-                                         r"backbone\[3\] \(2, 512, 8, 8\) \(map\) vs teacher 'vit' tap "
-                                         r"backbone\[0\] \(2, 17, 192\) \(tokens\)"):
-        build(teachers=dict(vit=vit), distill=[dict(name='x', student='backbone[3]', teacher='backbone[0]',
-                                                    loss=dict(type='FeatureL2Loss'))])
+def _deit_tiny(**backbone):
+    backbone = dict(dict(out_type='raw'), **backbone)
+    return dict(_scope_='mmpretrain', type='ImageClassifier',
+                backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16, **backbone),
+                neck=None, head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=192))
+
+
+def _one_step_moves_the_student(d, batch):
+    inputs, samples = batch
+    before = {k: v.clone() for k, v in d.student.named_parameters()}
+    optim = OptimWrapper(torch.optim.SGD(d.parameters(), lr=0.1))
+    losses = d.train_step(dict(inputs=list(inputs), data_samples=samples), optim)
+    assert all(torch.isfinite(v).all() for v in losses.values())
+    return sum(not torch.equal(before[k], v) for k, v in d.student.named_parameters())
+
+
+def test_map_student_under_a_token_teacher():
+    """The ViT teacher's 17 tokens (class + 4x4 patches) are folded into a map and resized to the
+    student's 8x8 stage 4; the projector is then a 1x1 convolution."""
+    d = build(teachers=dict(vit=dict(config=_deit_tiny())),
+              distill=[dict(name='x', student='backbone[3]', teacher='backbone[0]', loss=dict(type='FeatureL2Loss'))])
+    proj = d.entries['x'].projector.proj
+    assert isinstance(proj, torch.nn.Conv2d) and (proj.in_channels, proj.out_channels) == (192, 512)
+    assert _one_step_moves_the_student(d, seg_batch()) > 0
+
+
+def test_token_student_under_a_map_teacher():
+    """A ViT student (its every feature is tokens, as T2T-ViT's) under the seg student's ResNet teacher: the
+    teacher's map is laid out on the student's 4x4 patch grid, the class token is left out."""
+    init_default_scope('mmpretrain')
+    try:
+        d = build(student=_deit_tiny(out_type='cls_token'), data_preprocessor=dict(type='ClsDataPreprocessor'),
+                  teachers=dict(cls=dict(config='mmpretrain::resnet/resnet18_8xb32_in1k.py', seed=1)),
+                  distill=[dict(name='x', student='backbone.layers.5', teacher='backbone.layer4',
+                                loss=dict(type='FeatureL2Loss'))])
+        entry = d.entries['x']
+        assert isinstance(entry.projector.proj, torch.nn.Linear) and entry.projector.matrix.shape[0] == 192
+        from mmpretrain.structures import DataSample
+        inputs = torch.randn(2, 3, 64, 64)
+        samples = [DataSample().set_gt_label(i) for i in range(2)]
+        assert _one_step_moves_the_student(d, (inputs, samples)) > 0
+    finally:
+        init_default_scope('mmseg')
 
 
 @pytest.mark.parametrize('mode', ['raise', 'skip'])

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from mmcrosskd.models.projectors import FeatureProjector, align_to_student, build_projector
+from mmcrosskd.models.projectors import FeatureProjector, align_to_student, build_projector, token_grid
 
 
 def test_inverted_maps_teacher_to_student_channels():
@@ -38,16 +38,57 @@ def test_options():
 
 
 def test_layout_mismatch_names_both_shapes():
+    # 15 tokens fit no square grid with 0-2 leading class tokens
     with pytest.raises(ValueError) as err:
-        build_projector('inverted', torch.randn(2, 8, 4, 4), torch.randn(2, 16, 192),
+        build_projector('inverted', torch.randn(2, 8, 4, 4), torch.randn(2, 15, 192),
                         names=('student tap backbone[3]', "teacher 'vit' tap backbone[0]"))
     msg = str(err.value)
     assert 'student tap backbone[3] (2, 8, 4, 4) (map)' in msg
-    assert "teacher 'vit' tap backbone[0] (2, 16, 192) (tokens)" in msg
+    assert "teacher 'vit' tap backbone[0] (2, 15, 192) (tokens)" in msg and "out_type='featmap'" in msg
     with pytest.raises(ValueError, match='needs equal channels'):
         build_projector('identity', torch.randn(1, 3, 2, 2), torch.randn(1, 4, 2, 2))
     with pytest.raises(ValueError, match='direction must be one of'):
         build_projector('sideways', torch.randn(1, 3, 2, 2), torch.randn(1, 4, 2, 2))
+
+
+@pytest.mark.parametrize('tokens,aspect,grid', [
+    (196, (14, 14), (0, 14, 14)), (197, (7, 7), (1, 14, 14)), (198, (2, 2), (2, 14, 14)),
+    (129, (8, 16), (1, 8, 16)), (129, (16, 8), (1, 16, 8)), (15, (4, 4), None), (50, (1, 2), (0, 5, 10))])
+def test_token_grid(tokens, aspect, grid):
+    assert token_grid(tokens, aspect) == grid
+
+
+def test_map_teacher_laid_out_on_the_student_patch_grid():
+    t = torch.randn(2, 3, 2, 4)                        # a 2x4 teacher map
+    s = torch.randn(2, 1 + 8, 5)                       # class token + a 2x4 patch grid
+    a_t, a_s = align_to_student(t, s)
+    assert torch.equal(a_s, s[:, 1:])                  # the class token is left out
+    for i in range(2):
+        for j in range(4):                             # row-major, as ViTs lay out their patches
+            assert torch.equal(a_t[:, i * 4 + j], t[:, :, i, j])
+    up, _ = align_to_student(torch.randn(2, 3, 1, 2), s)   # resized to the grid first
+    assert up.shape == (2, 8, 3)
+    proj = build_projector('inverted', s, t)
+    assert isinstance(proj.proj, torch.nn.Linear) and proj.matrix.shape == (5, 3)
+
+
+def test_token_teacher_folded_into_the_student_map():
+    t = torch.randn(2, 1 + 4, 3)                       # class token + 2x2 patches
+    a_t, _ = align_to_student(t, torch.randn(2, 6, 2, 2))
+    for i in range(2):
+        for j in range(2):
+            assert torch.equal(a_t[:, :, i, j], t[:, 1 + i * 2 + j])
+    big, _ = align_to_student(t, torch.randn(2, 6, 4, 4))
+    assert torch.allclose(big, torch.nn.functional.interpolate(a_t, size=(4, 4), mode='bilinear'))
+    assert isinstance(build_projector('traditional', torch.randn(2, 6, 2, 2), t).proj, torch.nn.Conv2d)
+
+
+def test_vector_against_a_map_uses_the_mean_position():
+    t, s = torch.randn(2, 3, 4, 4), torch.randn(2, 5)
+    a_t, a_s = align_to_student(t, s)
+    assert torch.allclose(a_t, t.mean((2, 3))) and a_s is s
+    a_t, a_s = align_to_student(s, t)
+    assert torch.allclose(a_s, t.mean((2, 3))) and a_t is s
 
 
 def test_alignment_resizes_teacher_to_student():

@@ -2,7 +2,9 @@
 
 Layouts: a feature ``map`` is (B, C, H, W); ``tokens`` are (B, N, C); a ``vector`` (B, C) is treated
 as tokens with N = 1. A projector is a linear map on the channel dimension: a 1x1 convolution for
-maps, a linear layer for tokens. Directions:
+maps, a linear layer for tokens; it works in the student's layout. A teacher of the other layout is
+brought to it first (:func:`align_to_student`): a map is laid out as tokens on the student's patch grid,
+or patch tokens as a map, so a ViT and a CNN pair either way. Directions:
 
 * ``'inverted'`` (the paper's): teacher -> student space, ``loss(student, P(teacher))``;
 * ``'traditional'``: student -> teacher space, ``loss(P(student), teacher)``;
@@ -108,38 +110,87 @@ class FeatureProjector(nn.Module):
         return self.norm(x)
 
 
+def token_grid(num_tokens, aspect):
+    """Lay ``num_tokens`` out as leading class tokens plus a patch grid with the aspect of a map.
+
+    ViTs put 0, 1 (class) or 2 (class, distillation) tokens before the patch tokens, row-major on an
+    h x w grid. The grid is the one whose h : w equals ``aspect`` (the other side's map: the image's
+    aspect), with the fewest leading tokens.
+
+    Args:
+        num_tokens (int): N of a (B, N, C) feature.
+        aspect (tuple[int, int]): (H, W) of the map on the other side.
+
+    Returns:
+        tuple[int, int, int] | None: (leading tokens, h, w), or None when no grid fits.
+    """
+    height, width = aspect
+    for extra in (0, 1, 2):
+        n = num_tokens - extra
+        if n <= 0:
+            break
+        w = round((n * width / height) ** 0.5)
+        if w > 0 and n % w == 0 and (n // w) * width == w * height:
+            return extra, n // w, w
+    return None
+
+
+def _grid_or_raise(tokens, aspect, side):
+    grid = token_grid(tokens.shape[1], aspect)
+    if grid is None:
+        raise ValueError(f'cannot lay the {side} tokens {tuple(tokens.shape)} out on a patch grid with the '
+                         f'aspect {aspect[0]}:{aspect[1]} of the other side\'s map (tried 0-2 leading class '
+                         'tokens); tap a map on both sides, or tokens on both sides')
+    return grid
+
+
+def _resize_map(x, size, mode):
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == 'pool' and x.shape[-2] % size[0] == 0 and x.shape[-1] % size[1] == 0:
+        return F.adaptive_avg_pool2d(x, size)
+    return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
+
+
 def align_to_student(teacher_feat, student_feat, mode='interpolate'):
-    """Bring the teacher's feature to the student's spatial size / token count.
+    """Bring the teacher's feature to the student's layout, spatial size and token count.
 
     Maps: resized with bilinear interpolation (``mode='interpolate'``, the default: it keeps the
     teacher's spatial detail and works both ways), or area-pooled (``mode='pool'``, only when the
     teacher's map is an integer multiple larger; falls back to interpolation otherwise).
     Tokens: counts must agree; ``mode='pool'`` averages both sides' tokens instead.
-    A 1x1 projector commutes with either resize, so resizing before projecting is exact.
+    A map against tokens: the tokens' patch grid is found with :func:`token_grid`; a teacher map is
+    resized to it and flattened row-major (the student's class tokens are left out of the comparison),
+    teacher patch tokens are folded into a map and resized to the student's. A vector (B, C) against a
+    map or tokens: the other side's mean over positions.
+    A 1x1 projector commutes with each of these, so aligning before projecting is exact.
 
     Returns:
         tuple[Tensor, Tensor]: (teacher, student) features of matching layout and size.
     """
-    if teacher_feat.dim() == 4:
-        size = student_feat.shape[-2:]
-        if teacher_feat.shape[-2:] == size:
-            return teacher_feat, student_feat
-        th, tw = teacher_feat.shape[-2:]
-        if mode == 'pool' and th % size[0] == 0 and tw % size[1] == 0:
-            return F.adaptive_avg_pool2d(teacher_feat, size), student_feat
-        return F.interpolate(teacher_feat, size=size, mode='bilinear', align_corners=False), student_feat
-    if teacher_feat.dim() == 3 and student_feat.dim() == 3 and teacher_feat.shape[1] != student_feat.shape[1]:
+    t_dim, s_dim = teacher_feat.dim(), student_feat.dim()
+    if t_dim == 4 and s_dim == 4:
+        return _resize_map(teacher_feat, student_feat.shape[-2:], mode), student_feat
+    if t_dim == 4 and s_dim == 3:
+        extra, h, w = _grid_or_raise(student_feat, teacher_feat.shape[-2:], 'student')
+        teacher_feat = _resize_map(teacher_feat, (h, w), mode).flatten(2).transpose(1, 2)
+        return teacher_feat, student_feat[:, extra:]
+    if t_dim == 3 and s_dim == 4:
+        extra, h, w = _grid_or_raise(teacher_feat, student_feat.shape[-2:], 'teacher')
+        b, _, c = teacher_feat.shape
+        teacher_feat = teacher_feat[:, extra:].transpose(1, 2).reshape(b, c, h, w)
+        return _resize_map(teacher_feat, student_feat.shape[-2:], mode), student_feat
+    if t_dim == 3 and s_dim == 3 and teacher_feat.shape[1] != student_feat.shape[1]:
         if mode == 'pool':
             return teacher_feat.mean(1, keepdim=True), student_feat.mean(1, keepdim=True)
         n_t, n_s = teacher_feat.shape[1], student_feat.shape[1]
         raise ValueError(f'token counts differ (teacher {n_t}, student {n_s}); '
                          "set align='pool' to compare mean tokens")
-    if teacher_feat.dim() != student_feat.dim():
-        # (B, C) against (B, N, C): compare with the mean token.
-        if teacher_feat.dim() == 3:
-            teacher_feat = teacher_feat.mean(1)
-        else:
-            student_feat = student_feat.mean(1)
+    # (B, C) against a map or tokens: compare with the mean over positions
+    if t_dim == 2 and s_dim > 2:
+        student_feat = student_feat.flatten(2).mean(2) if s_dim == 4 else student_feat.mean(1)
+    elif s_dim == 2 and t_dim > 2:
+        teacher_feat = teacher_feat.flatten(2).mean(2) if t_dim == 4 else teacher_feat.mean(1)
     return teacher_feat, student_feat
 
 
@@ -161,10 +212,15 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
     s_layout, t_layout = feature_layout(student_feat), feature_layout(teacher_feat)
     s_desc = f'{names[0]} {tuple(student_feat.shape)} ({s_layout})'
     t_desc = f'{names[1]} {tuple(teacher_feat.shape)} ({t_layout})'
-    if s_layout != t_layout:
-        raise ValueError(
-            f'cannot project between a feature map and tokens: {s_desc} vs {t_desc}. Tap a layer with '
-            "the same layout on both sides (for mmpretrain ViTs, out_type='featmap' gives maps).")
+    if s_layout != t_layout and student_feat.dim() > 2 and teacher_feat.dim() > 2:
+        # a map against tokens: the teacher is laid out as the student before projecting
+        grid_side = student_feat if s_layout == 'tokens' else teacher_feat
+        aspect = (teacher_feat if s_layout == 'tokens' else student_feat).shape[-2:]
+        if token_grid(grid_side.shape[1], aspect) is None:
+            raise ValueError(
+                f'cannot pair a feature map with tokens: {s_desc} vs {t_desc}: the tokens fit no patch grid '
+                f'of the map\'s aspect {aspect[0]}:{aspect[1]} (tried 0-2 leading class tokens). Tap a map '
+                "on both sides (for mmpretrain ViTs, model=dict(backbone=dict(out_type='featmap')) gives maps).")
     c_s, c_t = channels(student_feat), channels(teacher_feat)
     if direction == 'identity':
         if c_s != c_t:
