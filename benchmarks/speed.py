@@ -27,7 +27,8 @@ the suite's batch and ``cores / processes`` threads, launched with ``torch.distr
 ``--amp``: the forward under autocast (float16 with mmengine's AmpOptimWrapper on CUDA, bfloat16 on CPU).
 
 Peak memory is measured per variant in a fresh subprocess (CPU: the peak RSS of three steps above the RSS
-before them, after one warm-up step, read from /proc/self/status with the peak mark reset; CUDA: max
+before them, after one warm-up step, read from /proc/self/status with the peak mark reset, with glibc's mmap
+threshold fixed so that the RSS follows the live tensors (``memory_env``); CUDA: max
 allocated above the allocated memory before them, exact from the CUDA caching allocator's counters), since one
 process' peak cannot be split between interleaved variants. Under DDP each rank measures its own peak the same
 way, one variant per launch, and the largest rank's is reported.
@@ -263,11 +264,26 @@ def peak_memory(name, suite, device, amp=False):
     """Peak memory growth of a few steps of one variant, in a fresh process."""
     code = (f'import sys; sys.path.insert(0, {ROOT!r}); import benchmarks.speed as b; '
             f'print("MEM", b._measure_memory({name!r}, {suite!r}, {device!r}, {amp!r}))')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT,
+                         env=memory_env(device))
     for line in out.stdout.splitlines():
         if line.startswith('MEM '):
             return float(line.split()[1])
     return float('nan')
+
+
+def memory_env(device, env=None):
+    """The environment of a process that measures CPU peak memory from its RSS.
+
+    glibc raises its mmap threshold as large blocks are freed, after which freed tensors stay in the heap:
+    the RSS then follows the allocator's high-water mark, not the live tensors, and the peaks of one variant
+    differed by 40% between fresh processes. Fixing the threshold at 64 KiB returns every freed tensor to
+    the kernel (the student of the growth suite: 205.6 MB in two processes). Timing runs keep the default,
+    as mmap per tensor is slower."""
+    env = dict(os.environ if env is None else env)
+    if device == 'cpu':
+        env['MALLOC_MMAP_THRESHOLD_'] = '65536'
+    return env
 
 
 def _status_mb(field):
@@ -361,12 +377,22 @@ def ddp_worker(a):
         out = dict(median_s={n: statistics.median(v) for n, v in times.items()}, threads=torch.get_num_threads())
     if dist.get_rank() == 0:
         print('DDP', json.dumps(out), flush=True)
+    # Drop the DDP wrappers while the group still exists: their reducers hold gloo work, and tearing them
+    # down after destroy_process_group left a rank hanging at exit (2 CPU processes, 2026-12-01).
+    del steps, wrapped, model, optim
+    dist.barrier()
     dist.destroy_process_group()
 
 
-def run_ddp(a, processes, extra):
-    """Launch ``ddp_worker`` on ``processes`` ranks; return its JSON."""
+def run_ddp(a, processes, extra, timeout=3600, grace=60):
+    """Launch ``ddp_worker`` on ``processes`` ranks; return its JSON.
+
+    The launch runs in its own process group, killed ``timeout`` s after the start, or ``grace`` s after
+    rank 0 printed its result (a rank that hangs at exit then costs a minute, not the benchmark)."""
+    import signal
     import socket
+    import tempfile
+    import threading
     with socket.socket() as sock:
         sock.bind(('127.0.0.1', 0))
         port = str(sock.getsockname()[1])
@@ -375,11 +401,37 @@ def run_ddp(a, processes, extra):
            '--repeats', str(a.repeats)] + (['--amp'] if a.amp else []) + \
         (['--threads', str(a.threads)] if a.threads else []) + \
         (['--size', *map(str, a.size)] if a.size else []) + (['--batch', str(a.batch)] if a.batch else []) + extra
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS='1'))
-    for line in proc.stdout.splitlines():
-        if line.startswith('DDP '):
-            return json.loads(line[4:])
-    raise RuntimeError(f'DDP run with {processes} processes failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}')
+
+    env = dict(os.environ, OMP_NUM_THREADS='1')
+    if '--ddp-memory' in extra:
+        env = memory_env(a.device, env)
+
+    def kill_group():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:  # already gone
+            pass
+
+    with tempfile.TemporaryFile('w+') as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT,
+                                env=env, start_new_session=True)
+        watchdog = threading.Timer(timeout, kill_group)
+        watchdog.start()
+        lines, result = [], None
+        for line in proc.stdout:
+            lines.append(line)
+            if line.startswith('DDP ') and result is None:
+                result = json.loads(line[4:])
+                watchdog.cancel()
+                watchdog = threading.Timer(grace, kill_group)
+                watchdog.start()
+        proc.wait()
+        watchdog.cancel()
+        if result is not None:
+            return result
+        err.seek(0)
+        raise RuntimeError(f'DDP run with {processes} processes failed (exit {proc.returncode}):\n'
+                           f'{"".join(lines)[-2000:]}\n{err.read()[-4000:]}')
 
 
 def measure_processes(a):
@@ -462,23 +514,23 @@ def write_report(results, a, torch):
         if s == 'processes':
             continue
         suite = SUITES[s]
-        med = r['median_s']
+        med, mem = r['median_s'], r['peak_mem_mb']  # mem is empty with --no-memory
         base = med.get('student')
         teacher = (f'teacher `{suite["teacher"]}` (tap `{suite["teacher_tap"]}`)' if s != 'growth' else
                    'teachers: ' + ', '.join(f'{n} `{t["config"] if isinstance(t["config"], str) else t["config"]["type"]}`'
                                            for n, t in GROWTH_TEACHERS))
         lines += [f'### {s}: student `{suite["student"]}`, {teacher}, {r["size"][0]}x{r["size"][1]}, '
                   f'batch {r["batch"]}', '',
-                  '| variant | median step (s) | / student | peak memory growth (MB) | / student |',
-                  '|---|---|---|---|---|']
-        mem = r['peak_mem_mb']
+                  '| variant | median step (s) | / student |' + (' peak memory growth (MB) | / student |' if mem else ''),
+                  '|---|---|---|' + ('---|---|' if mem else '')]
         for n, t in med.items():
-            m = mem.get(n, float('nan'))
-            m_ratio = f'{m / mem["student"]:.2f}' if mem.get('student') and m == m else ''
-            lines.append(f'| {n} | {t:.4f} | {t / base:.3f} | {m:.0f} | {m_ratio} |' if base else
-                         f'| {n} | {t:.4f} | | {m:.0f} | |')
+            cells = [n, f'{t:.4f}', f'{t / base:.3f}' if base else '']
+            if mem:
+                m = mem.get(n, float('nan'))
+                cells += [f'{m:.0f}', f'{m / mem["student"]:.2f}' if mem.get('student') and m == m else '']
+            lines.append('| ' + ' | '.join(cells) + ' |')
         for n, e in r['errors'].items():
-            lines.append(f'| {n} | could not run: `{e}` | | | |')
+            lines.append(f'| {n} | could not run: `{e}` | |' + (' | |' if mem else ''))
         ratios = []
         if 'inverted' in med and 'traditional' in med:
             ratios.append(f"inverted / traditional = **{med['inverted'] / med['traditional']:.3f}** (target <= 1.02)")
