@@ -276,10 +276,10 @@ def memory_env(device, env=None):
     """The environment of a process that measures CPU peak memory from its RSS.
 
     glibc raises its mmap threshold as large blocks are freed, after which freed tensors stay in the heap:
-    the RSS then follows the allocator's high-water mark, not the live tensors, and the peaks of one variant
-    differed by 40% between fresh processes. Fixing the threshold at 64 KiB returns every freed tensor to
-    the kernel (the student of the growth suite: 205.6 MB in two processes). Timing runs keep the default,
-    as mmap per tensor is slower."""
+    the RSS then follows the allocator's high-water mark, not the live tensors (entries-1 of the growth
+    suite: 82.4 and 49.0 MB in two fresh processes). Fixing the threshold at 64 KiB returns every freed tensor
+    to the kernel (the growth suite's student: 205.57 and 205.63 MB in two processes). Timing runs keep the
+    default, as mmap per tensor is slower."""
     env = dict(os.environ if env is None else env)
     if device == 'cpu':
         env['MALLOC_MMAP_THRESHOLD_'] = '65536'
@@ -521,7 +521,8 @@ def write_report(results, a, torch):
                                            for n, t in GROWTH_TEACHERS))
         lines += [f'### {s}: student `{suite["student"]}`, {teacher}, {r["size"][0]}x{r["size"][1]}, '
                   f'batch {r["batch"]}', '',
-                  '| variant | median step (s) | / student |' + (' peak memory growth (MB) | / student |' if mem else ''),
+                  '| variant | median step (s) | / student |'
+                  + (' peak memory growth (MB) | / student |' if mem else ''),
                   '|---|---|---|' + ('---|---|' if mem else '')]
         for n, t in med.items():
             cells = [n, f'{t:.4f}', f'{t / base:.3f}' if base else '']
