@@ -173,6 +173,18 @@ def test_claim_gain_and_verdict_by_hand():
     assert gain == -2.0
 
 
+def test_paired_gain_by_hand():
+    import claims
+    # every seed moves both settings together: unpaired the gain is lost in the spread, paired it is clear
+    rows = {'a': [dict(seed=s, value=v) for s, v in ((0, 21.0), (1, 25.0), (2, 23.0), (3, 30.0))],
+            'b': [dict(seed=s, value=v) for s, v in ((0, 20.0), (1, 24.5), (2, 22.0), (5, 19.0))]}
+    gain, se, n = claims.paired(rows, 'a', 'b', higher=True)           # seeds 0-2: 1.0, 0.5, 1.0
+    assert n == 3 and gain == pytest.approx(2.5 / 3)
+    assert se == pytest.approx(math.sqrt(((1 / 6) ** 2 * 2 + (1 / 3) ** 2) / 2 / 3))
+    assert claims.paired(rows, 'a', 'b', higher=False)[0] == pytest.approx(-2.5 / 3)
+    assert claims.paired({'a': rows['a'][:1], 'b': rows['b']}, 'a', 'b', True) is None  # one pair
+
+
 def test_claims_rewrite_only_their_block(tmp_path):
     import claims
     doc = tmp_path / 'results.md'
