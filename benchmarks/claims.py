@@ -41,7 +41,8 @@ SWEEPS = dict(
 # (claim, its figure in the paper, task, a, b)
 CLAIMS = [
     ('Inverted beats traditional projector with a teacher of another task', 'up to +1.9%',
-     [('seg', 'inv_cls', 'trad_cls'), ('depth', 'inv_cls', 'trad_cls'), ('depth', 'inv_seg', 'trad_seg')]),
+     [('seg', 'inv_cls', 'trad_cls'), ('small', 'inv_cls', 'trad_cls'), ('depth', 'inv_cls', 'trad_cls'),
+      ('depth', 'inv_seg', 'trad_seg')]),
     ('A randomly initialised teacher helps (inverted projector)', 'up to +7% (depth, translation, seg)',
      [('seg', 'inv_random', 'no_distillation'), ('depth', 'inv_random', 'no_distillation'),
       ('small', 'inv_random', 'no_distillation')]),
