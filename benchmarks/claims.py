@@ -98,10 +98,8 @@ def paired(rows, a, b, higher):
     seeds = sorted(set(va) & set(vb))
     if len(seeds) < 2:
         return None
-    diffs = [(va[s] - vb[s]) * (1 if higher else -1) for s in seeds]
-    mean = sum(diffs) / len(diffs)
-    var = sum((d - mean) ** 2 for d in diffs) / (len(diffs) - 1)
-    return mean, math.sqrt(var / len(diffs)), len(diffs)
+    mean, std, n = summarise([(va[s] - vb[s]) * (1 if higher else -1) for s in seeds])
+    return mean, std / math.sqrt(n), n
 
 
 def verdict(cmp):

@@ -208,7 +208,7 @@ def check_as_teacher(config, size, tap=None):
     try:
         log = train_step(student, dict(t=teacher), distill, 64, s_scope)
     except ValueError as exc:  # a token-only ViT: what the error advises, its backbone's maps instead
-        if 'between a feature map and tokens' not in str(exc) or 'out_type' not in _backbone_args(spec, scope):
+        if 'cannot pair a feature map with tokens' not in str(exc) or 'out_type' not in _backbone_args(spec, scope):
             raise
         teacher['model'] = dict(backbone=dict(out_type='featmap'))
         spec['backbone']['out_type'] = 'featmap'

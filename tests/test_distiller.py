@@ -292,9 +292,9 @@ def test_same_seed_same_random_teacher_and_different_seed_differs():
 
 
 def _deit_tiny(**backbone):
-    backbone = dict(dict(out_type='raw'), **backbone)
-    return dict(_scope_='mmpretrain', type='ImageClassifier',
-                backbone=dict(type='VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16, **backbone),
+    backbone = dict(type='VisionTransformer', arch='deit-tiny', img_size=64, patch_size=16,
+                    **{'out_type': 'raw', **backbone})
+    return dict(_scope_='mmpretrain', type='ImageClassifier', backbone=backbone,
                 neck=None, head=dict(type='VisionTransformerClsHead', num_classes=4, in_channels=192))
 
 

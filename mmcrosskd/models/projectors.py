@@ -213,14 +213,12 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
     s_desc = f'{names[0]} {tuple(student_feat.shape)} ({s_layout})'
     t_desc = f'{names[1]} {tuple(teacher_feat.shape)} ({t_layout})'
     if s_layout != t_layout and student_feat.dim() > 2 and teacher_feat.dim() > 2:
-        # a map against tokens: the teacher is laid out as the student before projecting
-        grid_side = student_feat if s_layout == 'tokens' else teacher_feat
-        aspect = (teacher_feat if s_layout == 'tokens' else student_feat).shape[-2:]
-        if token_grid(grid_side.shape[1], aspect) is None:
+        try:  # a map against tokens: the alignment lays the teacher out as the student, if a grid fits
+            align_to_student(teacher_feat, student_feat)
+        except ValueError as exc:
             raise ValueError(
-                f'cannot pair a feature map with tokens: {s_desc} vs {t_desc}: the tokens fit no patch grid '
-                f'of the map\'s aspect {aspect[0]}:{aspect[1]} (tried 0-2 leading class tokens). Tap a map '
-                "on both sides (for mmpretrain ViTs, model=dict(backbone=dict(out_type='featmap')) gives maps).")
+                f'cannot pair a feature map with tokens: {s_desc} vs {t_desc}: {exc} (for mmpretrain ViTs, '
+                "model=dict(backbone=dict(out_type='featmap')) gives maps)") from exc
     c_s, c_t = channels(student_feat), channels(teacher_feat)
     if direction == 'identity':
         if c_s != c_t:
