@@ -8,12 +8,16 @@ It extends the reproduction grid (benchmarks/reproduce.py, same options), so wit
 the reproduction's finished runs are reused. Every setting below changes one thing from ``inverted_trained``
 (per-position L2-normalised features, weight 50, student stage 4 <- teacher layer3, PyTorch projector init).
 """
-import reproduce
-import demo_teacher
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+import demo_teacher  # noqa: E402
+import reproduce  # noqa: E402
 
 KD = reproduce.KD_CONFIG
 TF = 'configs/quickstart/fcn_r18-d8_scenes-64px_teacher-free.py'
-TEACHER = demo_teacher.ensure_teacher()
+TEACHER = demo_teacher.teacher_checkpoint()
 REPRODUCTION = reproduce.settings(TEACHER)
 trained = reproduce.trained_teacher(TEACHER)
 LOSS = 'model.distill.0.loss'
@@ -28,6 +32,13 @@ def with_teacher(name, description, *options):
 def teacher_free(name, description, *options):
     return dict(name=name, config=TF, options=reproduce.TEACHER_FREE_SETTING + list(options),
                 description=description)
+
+
+def prepare(settings):
+    """Train the classification teacher (once) if a setting to be trained loads it; loading this spec
+    (``--report-only``, the spec test) trains nothing."""
+    if any(TEACHER in ' '.join(s.get('options', [])) for s in settings):
+        demo_teacher.ensure_teacher()
 
 
 title = 'Tuning sweep: classification teacher -> segmentation student (garment scenes, 500 iterations)'

@@ -1,0 +1,112 @@
+"""Every shipped sweep spec (benchmarks/sweeps/*.py) is runnable: loading it trains nothing, its settings
+load with their options and no two train the same thing, each distinct model (with its own optimiser
+wrapper) builds and takes one training step on a random batch, and every claim of benchmarks/claims.py
+names settings that its sweep defines."""
+import argparse
+import glob
+import os.path as osp
+import runpy
+import sys
+
+import pytest
+import torch
+from mmengine.optim import build_optim_wrapper
+from mmengine.registry import MODELS, DefaultScope
+
+import mmcrosskd  # noqa: F401
+from conftest import ROOT
+from mmcrosskd.runner_utils import DictAction, load_config
+from test_configs import _batch, _random_teachers
+
+SPECS = sorted(glob.glob(osp.join(ROOT, 'benchmarks', 'sweeps', '*.py')))
+SPEC_IDS = [osp.splitext(osp.basename(p))[0] for p in SPECS]
+
+
+def _options(strings):
+    """``--cfg-options`` strings parsed exactly as tools/train.py parses them."""
+    p = argparse.ArgumentParser()
+    p.add_argument('--cfg-options', nargs='+', action=DictAction, default={})
+    return p.parse_args(['--cfg-options', *strings] if strings else []).cfg_options
+
+
+def _config(setting, common, drop=None):
+    options = [o for o in list(common) + list(setting.get('options', [])) if o != drop]
+    return load_config(setting['config'], _options(options + ['randomness.seed=0']))
+
+
+def _spec(path):
+    return runpy.run_path(path)
+
+
+def test_there_are_specs():
+    assert {'seg_converged', 'seg_small_data', 'depth_converged', 'cls_teacher_free'} <= set(SPEC_IDS)
+
+
+@pytest.mark.parametrize('path', SPECS, ids=SPEC_IDS)
+def test_spec_settings_load_and_differ(path, monkeypatch):
+    monkeypatch.chdir(ROOT)  # spec configs are relative to the repository root, as sweep.py runs them
+    spec = _spec(path)
+    names = [s['name'] for s in spec['settings']]
+    assert len(names) == len(set(names)), f'{path}: repeated setting names'
+    for base in [spec.get('baseline')] + [s.get('baseline') for s in spec['settings']]:
+        assert base is None or base in names, f'{path}: baseline {base!r} is not a setting'
+    seen = {}
+    for s in spec['settings']:
+        assert osp.isfile(osp.join(ROOT, s['config'])), f"{s['name']}: no config {s['config']}"
+        assert s.get('description'), f"{s['name']}: no description (the report's table shows it)"
+        # Two settings that train the same thing: an option that does nothing (or a copy-paste) would make a
+        # setting a second copy of another under a new name.
+        key = repr(_config(s, spec.get('common_options', [])).to_dict())
+        assert key not in seen, f"{osp.basename(path)}: {s['name']!r} trains exactly what {seen.get(key)!r} trains"
+        seen[key] = s['name']
+
+
+def _distinct_settings():
+    """(id, spec, setting) of each setting whose model or optimiser no earlier setting of the specs has."""
+    out, keys = [], set()
+    for path, spec_id in zip(SPECS, SPEC_IDS):
+        spec = _spec(path)
+        for s in spec['settings']:
+            cfg = _config(s, spec.get('common_options', []))
+            key = repr(cfg.model.to_dict()) + repr(cfg.optim_wrapper.to_dict())
+            if key not in keys:
+                keys.add(key)
+                out.append((f"{spec_id}/{s['name']}", spec, s))
+    return out
+
+
+def test_every_distinct_model_of_the_specs_builds_and_steps(monkeypatch):
+    """With the spec's own optimiser wrapper (its paramwise options on the projector included)."""
+    monkeypatch.chdir(ROOT)
+    distinct = _distinct_settings()
+    assert len(distinct) >= 25
+    for name, spec, s in distinct:
+        cfg = _config(s, spec.get('common_options', []))
+        model_cfg = cfg.model
+        if cfg.get('data_preprocessor') is not None:  # as the Runner does
+            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+        _random_teachers(model_cfg)  # the teachers a sweep's prepare() trains may not exist here
+        with DefaultScope.overwrite_default_scope(cfg.default_scope):
+            torch.manual_seed(0)
+            model = MODELS.build(model_cfg)
+            model.train()
+            optim = build_optim_wrapper(model, cfg.optim_wrapper)
+            size = 32 if cfg.default_scope == 'mmpretrain' else 64
+            log = model.train_step(_batch(cfg.default_scope, size), optim)
+        assert torch.isfinite(log['loss']), f"{name}: loss {log['loss']}"
+        if model_cfg.get('type') == 'CrossTaskDistiller':
+            assert any(k.startswith('loss_kd_') for k in log), f'{name}: no distillation term'
+
+
+def test_every_claim_names_settings_of_its_sweep():
+    sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+    try:
+        import claims
+    finally:
+        sys.path.remove(osp.join(ROOT, 'benchmarks'))
+    for claim, _, rows in claims.CLAIMS:
+        for task, a, b in rows:
+            folder = claims.SWEEPS[task][0]
+            names = {s['name'] for s in _spec(osp.join(ROOT, 'benchmarks', 'sweeps', f'{folder}.py'))['settings']}
+            missing = {a, b} - names
+            assert not missing, f'{claim!r}: {sorted(missing)} not in benchmarks/sweeps/{folder}.py'
