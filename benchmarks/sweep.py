@@ -29,6 +29,7 @@ import math
 import os
 import os.path as osp
 import platform
+import re
 import runpy
 import subprocess
 import sys
@@ -106,6 +107,28 @@ def _take_lock(path):
     return False
 
 
+def _clear_stale_attempt(run_dir):
+    """Remove what an interrupted attempt of a run left (logs, checkpoints, spectra): a run starts from the
+    beginning, and its validation curve and first logged spectrum would otherwise begin with the dead
+    attempt's entries (``read_scalars`` reads every timestamped log of a work dir)."""
+    import shutil
+    for path in glob.glob(osp.join(run_dir, '*')):
+        name = osp.basename(path)
+        if osp.isdir(path) and re.fullmatch(r'\d{8}_\d{6}', name):
+            shutil.rmtree(path)
+        elif name.endswith('.pth') or name in ('last_checkpoint', 'projector_spectrum.json'):
+            os.remove(path)
+
+
+def _write_json(path, obj):
+    """Written whole or not at all: a finished run is never redone, so a half-written result.json (a
+    crash, a full disk) would stand for a run forever."""
+    tmp = f'{path}.tmp{os.getpid()}'
+    with open(tmp, 'w') as f:
+        json.dump(obj, f, indent=1)
+    os.replace(tmp, path)
+
+
 def run_one(setting, seed, out, common, metric, log, prune=False):
     """Train one (setting, seed) unless it is finished or another sweep process holds it."""
     run_dir = osp.join(out, setting['name'], f'seed{seed}')
@@ -117,6 +140,7 @@ def run_one(setting, seed, out, common, metric, log, prune=False):
     if not _take_lock(osp.join(run_dir, '.lock')):
         log(f"[sweep] {setting['name']} seed {seed}: running in another sweep process")
         return None
+    _clear_stale_attempt(run_dir)
     options = list(common) + list(setting.get('options', [])) + [f'randomness.seed={seed}']
     cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), setting['config'], '--work-dir', run_dir,
            '--cfg-options', *options]
@@ -124,15 +148,15 @@ def run_one(setting, seed, out, common, metric, log, prune=False):
     with open(osp.join(run_dir, 'train.log'), 'w') as fh:
         proc = subprocess.run(cmd, cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
                               env=dict(os.environ, PYTHONUNBUFFERED='1'))
-    if proc.returncode != 0:
+    value = last_metric(run_dir, metric) if proc.returncode == 0 else None
+    if value is None:  # a run that logged no metric is not finished: no result.json, checkpoints kept
         os.remove(osp.join(run_dir, '.lock'))
-        raise RuntimeError(f"{setting['name']} seed {seed} failed; see {osp.join(run_dir, 'train.log')}")
-    value = last_metric(run_dir, metric)
+        why = 'failed' if proc.returncode else f'exited 0 but logged no {metric!r} validation'
+        raise RuntimeError(f"{setting['name']} seed {seed} {why}; see {osp.join(run_dir, 'train.log')}")
     result = dict(setting=setting['name'], seed=seed, metric=metric, value=value, seconds=time.time() - t0,
                   command=' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:]),
                   **summarise_run(run_dir, metric))
-    with open(result_file, 'w') as f:
-        json.dump(result, f, indent=1)
+    _write_json(result_file, result)
     if prune:  # the summary above is what the tables need; checkpoints are 10s of MB per run
         for ckpt in glob.glob(osp.join(run_dir, '*.pth')):
             os.remove(ckpt)
@@ -163,8 +187,7 @@ def refresh(out, settings, metric):
             old = result.setdefault('projectors', {})
             for name, parts in fresh['projectors'].items():  # a pruned checkpoint leaves the old 'final'
                 old.setdefault(name, {}).update(parts)
-            with open(f, 'w') as fh:
-                json.dump(result, fh, indent=1)
+            _write_json(f, result)
 
 
 def summarise(values):

@@ -1,5 +1,6 @@
 """benchmarks/sweep.py: the table's numbers, one baseline per regime, resuming without redoing runs, locks
 shared by several sweep processes, and real runs of tools/train.py on tiny data."""
+import glob
 import json
 import math
 import os
@@ -204,3 +205,28 @@ def test_claims_main_keeps_the_hand_written_reading(tmp_path):
     text = doc.read_text()
     assert text.startswith('# mine\n\nintro\n') and text.endswith('## reading\nkept\n')
     assert 'old tables' not in text and '## The claims' in text
+
+
+def test_a_rerun_drops_the_interrupted_attempt_and_a_run_without_metric_is_not_finished(tiny_cls, tmp_path):
+    """A run interrupted before its result.json starts again from the beginning: the dead attempt's log
+    (a validation the new run never made) must not enter the curve. A run that exits 0 without logging the
+    metric raises, writes no result.json (so the next sweep retries it) and keeps its checkpoints."""
+    out = str(tmp_path / 'sweep')
+    setting = dict(name='a', config=osp.join(DATA, 'cls_resnet18_tiny.py'))
+    run = osp.join(out, 'a', 'seed0')
+    stale = osp.join(run, '20000101_000000', 'vis_data')
+    os.makedirs(stale)
+    with open(osp.join(stale, 'scalars.json'), 'w') as f:
+        f.write(json.dumps({'accuracy/top1': -1.0, 'step': 1}) + '\n')
+    open(osp.join(run, 'iter_1.pth'), 'w').close()
+    result = sweep.run_one(setting, 0, out, cls_data_options(tiny_cls), 'accuracy/top1', log=lambda m: None)
+    assert -1.0 not in result['curve'] and len(result['curve']) >= 1
+    assert not osp.exists(osp.join(run, '20000101_000000')) and not osp.exists(osp.join(run, 'iter_1.pth'))
+    assert json.load(open(osp.join(run, 'result.json')))['value'] == result['value']
+
+    with pytest.raises(RuntimeError, match="logged no 'no/such_metric' validation"):
+        sweep.run_one(dict(setting, name='b'), 0, out, cls_data_options(tiny_cls), 'no/such_metric',
+                      log=lambda m: None, prune=True)
+    run_b = osp.join(out, 'b', 'seed0')
+    assert not osp.exists(osp.join(run_b, 'result.json')) and not osp.exists(osp.join(run_b, '.lock'))
+    assert glob.glob(osp.join(run_b, '*.pth')), 'the checkpoints of an unfinished run were pruned'
