@@ -123,10 +123,9 @@ def _clear_stale_attempt(run_dir):
 def _write_json(path, obj):
     """Written whole or not at all: a finished run is never redone, so a half-written result.json (a
     crash, a full disk) would stand for a run forever."""
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'w') as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    sys.path.insert(0, ROOT)
+    from mmcrosskd.utils.checkpoint import atomic_write_json
+    atomic_write_json(obj, path, indent=1)
 
 
 def run_one(setting, seed, out, common, metric, log, prune=False):

@@ -55,6 +55,18 @@ def test_crash_while_saving_keeps_previous_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ['student_last.pth']  # no temporary file left
 
 
+def test_json_record_is_written_whole_or_not_at_all(tmp_path):
+    """A sweep's result.json and a run's projector_spectrum.json: a failure mid-write keeps the old file."""
+    import json
+    from mmcrosskd.utils.checkpoint import atomic_write_json
+    path = str(tmp_path / 'result.json')
+    atomic_write_json({'value': 1.0, 'curve': [0.5, 1.0]}, path, indent=1)
+    with pytest.raises(TypeError):  # json writes the first keys before it meets the bad value
+        atomic_write_json({'value': 2.0, 'curve': [0.7], 'bad': object()}, path)
+    assert json.load(open(path)) == {'value': 1.0, 'curve': [0.5, 1.0]}
+    assert [p.name for p in tmp_path.iterdir()] == ['result.json']
+
+
 @pytest.mark.parametrize('links', [True, False])
 def test_student_last_is_replaced_whole(tmp_path, monkeypatch, links):
     from mmcrosskd.utils import checkpoint

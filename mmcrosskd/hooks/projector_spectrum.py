@@ -1,5 +1,4 @@
 """Log the spectrum of each projector and the KT/SR split of each inverted-projector loss."""
-import json
 import os.path as osp
 from collections import defaultdict
 
@@ -11,6 +10,7 @@ from mmengine.model import is_model_wrapper
 from ..analysis.decomposition import kd_decomposition, spectrum_stats, student_energy_outside
 from ..analysis.plot import plot_spectra
 from ..registry import HOOKS
+from ..utils.checkpoint import atomic_write_json
 
 
 @HOOKS.register_module()
@@ -96,9 +96,10 @@ class ProjectorSpectrumHook(Hook):
     def _draw(self, runner):
         if not (self.history and is_main_process()):
             return
-        with open(osp.join(runner.work_dir, 'projector_spectrum.json'), 'w') as f:
-            json.dump({name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
-                       for name, steps in self.history.items()}, f)
+        # rewritten at every drawing: an interruption mid-write must not leave a file a sweep cannot read
+        atomic_write_json({name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
+                           for name, steps in self.history.items()},
+                          osp.join(runner.work_dir, 'projector_spectrum.json'))
         if self.plot:
             path = osp.join(runner.work_dir, 'projector_spectrum.png')
             plot_spectra(dict(self.history), path, title=f'projector spectra up to iter {runner.iter}')

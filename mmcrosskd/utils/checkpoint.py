@@ -3,6 +3,7 @@ writes, the bare student's weights."""
 import contextlib
 import errno
 import glob
+import json
 import os
 import os.path as osp
 import pickle
@@ -293,6 +294,13 @@ def atomic_torch_save(obj, path):
         torch.save(obj, f)
         f.flush()
         os.fsync(f.fileno())
+
+
+def atomic_write_json(obj, path, **dump_kwargs):
+    """``json.dump`` to ``path`` whole or not at all (a crash leaves any earlier file intact), for the small
+    records that tools read back later (a sweep's ``result.json``, the projector spectra of a run)."""
+    with _replaced_whole(path) as tmp, open(tmp, 'w') as f:
+        json.dump(obj, f, **dump_kwargs)
 
 
 def atomic_link_or_copy(src, dst):
