@@ -340,7 +340,8 @@ def main(argv=None):
     if a.jobs > 1:
         os.environ.setdefault('OMP_NUM_THREADS', str(max(1, (os.cpu_count() or 1) // a.jobs)))
         me = [sys.executable, osp.abspath(__file__), a.spec, '--out', a.out, '--report', report_path,
-              '--seeds', *map(str, a.seeds), '--no-prepare'] + (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
+              '--seeds', *map(str, a.seeds), '--no-prepare']
+        me += (['--only', *a.only] if a.only else []) + (['--prune'] if a.prune else [])
         # the workers log to their runs' train.log; their tables would repeat this one
         helpers = [subprocess.Popen(me, stdout=subprocess.DEVNULL) for _ in range(a.jobs - 1)]
     text = run_sweep(spec, a.out, a.seeds, report_path, command, only=a.only, prune=a.prune, prepare=False)
