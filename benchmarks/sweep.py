@@ -31,6 +31,7 @@ import os.path as osp
 import platform
 import re
 import runpy
+import shutil
 import subprocess
 import sys
 import time
@@ -111,7 +112,6 @@ def _clear_stale_attempt(run_dir):
     """Remove what an interrupted attempt of a run left (logs, checkpoints, spectra): a run starts from the
     beginning, and its validation curve and first logged spectrum would otherwise begin with the dead
     attempt's entries (``read_scalars`` reads every timestamped log of a work dir)."""
-    import shutil
     for path in glob.glob(osp.join(run_dir, '*')):
         name = osp.basename(path)
         if osp.isdir(path) and re.fullmatch(r'\d{8}_\d{6}', name):
