@@ -30,6 +30,13 @@ def ensure_teacher(data=osp.join(ROOT, 'data', 'fashion_mnist'), work_dir=osp.jo
     return ckpt
 
 
+def ensure_teacher_for(settings):
+    """A sweep spec's ``prepare``: train the classification teacher (once) if one of the sweep ``settings``
+    about to be trained loads its checkpoint; loading a spec trains nothing."""
+    if any(teacher_checkpoint() in ' '.join(s.get('options', [])) for s in settings):
+        ensure_teacher()
+
+
 def seg_teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):
     """Where the garment-scene segmentor's checkpoint is (or will be) written."""
     return osp.join(work_dir, 'seg_teacher', f'iter_{SEG_TEACHER_ITERS}.pth')

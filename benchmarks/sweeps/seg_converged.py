@@ -40,12 +40,7 @@ def kd(name, description, *options):
     return dict(name=name, config=KD, options=list(options), description=description)
 
 
-def prepare(settings):
-    """Train the classification teacher (once) if a setting to be trained loads it."""
-    if any(TEACHER in ' '.join(s.get('options', [])) for s in settings):
-        demo_teacher.ensure_teacher()
-
-
+prepare = demo_teacher.ensure_teacher_for
 title = 'Converged segmentation student (FCN-R18 w16, garment scenes): the paper\'s claims'
 metric = 'mIoU'
 baseline = 'no_distillation'
