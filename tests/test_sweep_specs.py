@@ -3,20 +3,19 @@ load with their options and no two train the same thing, each distinct model (wi
 wrapper) builds and takes one training step on a random batch, and every claim of benchmarks/claims.py
 names settings that its sweep defines."""
 import argparse
+import functools
 import glob
 import os.path as osp
 import runpy
 import sys
 
 import pytest
-import torch
 from mmengine.optim import build_optim_wrapper
-from mmengine.registry import MODELS, DefaultScope
 
 import mmcrosskd  # noqa: F401
 from conftest import ROOT
 from mmcrosskd.runner_utils import DictAction, load_config
-from test_configs import _batch, _random_teachers
+from test_configs import build_and_step
 
 SPECS = sorted(glob.glob(osp.join(ROOT, 'benchmarks', 'sweeps', '*.py')))
 SPEC_IDS = [osp.splitext(osp.basename(p))[0] for p in SPECS]
@@ -29,17 +28,30 @@ def _options(strings):
     return p.parse_args(['--cfg-options', *strings] if strings else []).cfg_options
 
 
-def _config(setting, common, drop=None):
-    options = [o for o in list(common) + list(setting.get('options', [])) if o != drop]
-    return load_config(setting['config'], _options(options + ['randomness.seed=0']))
+def _config(setting, common):
+    """The config a sweep trains for ``setting`` (seed 0)."""
+    options = list(common) + list(setting.get('options', [])) + ['randomness.seed=0']
+    return load_config(setting['config'], _options(options))
 
 
+@functools.lru_cache(maxsize=None)
 def _spec(path):
+    """The spec's namespace, run once per test session (the tests only read it)."""
     return runpy.run_path(path)
 
 
-def test_there_are_specs():
+def test_there_are_specs_and_loading_one_trains_nothing(monkeypatch):
+    """A spec is loaded by ``--report-only`` and by these tests: only its ``prepare`` may train teachers."""
     assert {'seg_converged', 'seg_small_data', 'depth_converged', 'cls_teacher_free'} <= set(SPEC_IDS)
+    monkeypatch.syspath_prepend(osp.join(ROOT, 'benchmarks'))
+    import demo_teacher  # the module every spec imports
+
+    def no_training(*a, **k):
+        raise AssertionError('loading a sweep spec trained a teacher')
+    for name in ('ensure_teacher', 'ensure_seg_teacher'):
+        monkeypatch.setattr(demo_teacher, name, no_training)
+    for path in SPECS:
+        assert runpy.run_path(path)['settings']
 
 
 @pytest.mark.parametrize('path', SPECS, ids=SPEC_IDS)
@@ -62,7 +74,7 @@ def test_spec_settings_load_and_differ(path, monkeypatch):
 
 
 def _distinct_settings():
-    """(id, spec, setting) of each setting whose model or optimiser no earlier setting of the specs has."""
+    """(id, config) of each setting whose model or optimiser no earlier setting of the specs has."""
     out, keys = [], set()
     for path, spec_id in zip(SPECS, SPEC_IDS):
         spec = _spec(path)
@@ -71,7 +83,7 @@ def _distinct_settings():
             key = repr(cfg.model.to_dict()) + repr(cfg.optim_wrapper.to_dict())
             if key not in keys:
                 keys.add(key)
-                out.append((f"{spec_id}/{s['name']}", spec, s))
+                out.append((f"{spec_id}/{s['name']}", cfg))
     return out
 
 
@@ -80,22 +92,8 @@ def test_every_distinct_model_of_the_specs_builds_and_steps(monkeypatch):
     monkeypatch.chdir(ROOT)
     distinct = _distinct_settings()
     assert len(distinct) >= 25
-    for name, spec, s in distinct:
-        cfg = _config(s, spec.get('common_options', []))
-        model_cfg = cfg.model
-        if cfg.get('data_preprocessor') is not None:  # as the Runner does
-            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-        _random_teachers(model_cfg)  # the teachers a sweep's prepare() trains may not exist here
-        with DefaultScope.overwrite_default_scope(cfg.default_scope):
-            torch.manual_seed(0)
-            model = MODELS.build(model_cfg)
-            model.train()
-            optim = build_optim_wrapper(model, cfg.optim_wrapper)
-            size = 32 if cfg.default_scope == 'mmpretrain' else 64
-            log = model.train_step(_batch(cfg.default_scope, size), optim)
-        assert torch.isfinite(log['loss']), f"{name}: loss {log['loss']}"
-        if model_cfg.get('type') == 'CrossTaskDistiller':
-            assert any(k.startswith('loss_kd_') for k in log), f'{name}: no distillation term'
+    for name, cfg in distinct:
+        build_and_step(cfg, name, make_optim=lambda model, c: build_optim_wrapper(model, c.optim_wrapper))
 
 
 def test_every_claim_names_settings_of_its_sweep():
