@@ -156,6 +156,34 @@ def prepare_cpu_distributed(cfg, launcher):
     return True
 
 
+def release_distributed(runner):
+    """Tear the process group down after training, in the order that lets every rank exit cleanly.
+
+    A DDP wrapper's reducer holds work of the process group; left to the interpreter's exit, its
+    destruction races the group's own and a rank can abort ("terminate called without an active
+    exception", seen with 2 gloo ranks on CPU). So: unwrap the model while the group still exists,
+    wait for every rank, then destroy the group. A no-op when training was not distributed.
+
+    Args:
+        runner (mmengine.runner.Runner): the runner that trained; its model is left unwrapped.
+
+    Returns:
+        bool: whether a process group was destroyed.
+    """
+    import gc
+
+    import torch.distributed as dist
+    from mmengine.model import is_model_wrapper
+    if not (dist.is_available() and dist.is_initialized()):
+        return False
+    if is_model_wrapper(runner.model):
+        runner.model = runner.model.module
+    gc.collect()  # the reducer goes now, not at exit
+    dist.barrier()
+    dist.destroy_process_group()
+    return True
+
+
 def add_safety_hooks(cfg, strict_checkpoint=False, guard_training=True):
     """Add mmcrosskd's checks to a Runner config (once): :class:`CheckpointMatchHook` (a loaded checkpoint
     must fit the model) and, for training, :class:`NonFiniteGuardHook` (no checkpoint of a diverged step).

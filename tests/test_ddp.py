@@ -54,3 +54,27 @@ def test_two_process_training_matches_one_process(tiny_seg, tmp_path):
     worst = max((ddp[k].float() - one[k].float()).abs().max().item() for k in one if one[k].is_floating_point())
     assert worst < 1e-5, worst
     assert init['meta']['iter'] == 1
+
+
+def test_release_distributed_unwraps_and_destroys_the_group(monkeypatch):
+    """tools/train.py and tools/test.py end a distributed run by unwrapping the model and destroying the
+    process group (a rank once aborted at exit when DDP's reducer outlived the group)."""
+    import types
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+
+    from mmcrosskd.runner_utils import release_distributed
+    assert release_distributed(types.SimpleNamespace(model=torch.nn.Linear(2, 2))) is False  # not distributed
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', _free_port())
+    dist.init_process_group('gloo', rank=0, world_size=1)
+    try:
+        net = torch.nn.Linear(2, 2)
+        runner = types.SimpleNamespace(model=MMDistributedDataParallel(module=net))
+        runner.model(torch.ones(1, 2)).sum().backward()  # the reducer has done work
+        assert release_distributed(runner) is True
+        assert runner.model is net and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

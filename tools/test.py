@@ -12,7 +12,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmcrosskd  # noqa: E402,F401
 from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner,  # noqa: E402
-                                    load_config, prepare_cpu_distributed)
+                                    load_config, prepare_cpu_distributed, release_distributed)
 from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
 
 
@@ -71,6 +71,7 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     runner = build_runner(cfg)
     metrics = runner.test()
+    release_distributed(runner)
     metrics = {k: float(v) if hasattr(v, '__float__') else v for k, v in metrics.items()}
     print(metrics)
     return metrics

@@ -15,7 +15,7 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))  # run from 
 
 import mmcrosskd  # noqa: E402,F401  (registers modules; checkpoint allow-list; torchvision guard)
 from mmcrosskd.runner_utils import (DictAction, add_safety_hooks, build_runner, enable_amp,  # noqa: E402
-                                    load_config, prepare_cpu_distributed)
+                                    load_config, prepare_cpu_distributed, release_distributed)
 from mmcrosskd.utils.checkpoint import check_checkpoint_file  # noqa: E402
 from mmcrosskd.utils.workdir import (checkpoint_problem, last_written_checkpoint,  # noqa: E402
                                      latest_good_checkpoint, work_dir_lock)
@@ -81,6 +81,7 @@ def main(argv=None):
                                                          'is fine)')) from exc
         except KeyboardInterrupt:
             raise SystemExit(interrupted_message(runner, '')) from None
+    release_distributed(runner)
     return runner
 
 
