@@ -37,12 +37,12 @@ import sys
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+sys.path.insert(0, ROOT)  # mmcrosskd from this clone; imported lazily (a report needs no torch)
 
 
 def metric_curve(work_dir, metric):
     """The metric of every validation of a run, in order (mmengine logs validations of an iteration-based
     run without their iteration: they are every ``val_interval`` iterations)."""
-    sys.path.insert(0, ROOT)
     from mmcrosskd.runner_utils import read_scalars
     return [e[metric] for e in read_scalars(work_dir) if metric in e]
 
@@ -61,7 +61,6 @@ def projector_summary(run_dir):
     """The projectors' spectra at the end of a run (from its last checkpoint) and, where the run had a
     ``ProjectorSpectrumHook``, the first and last logged spectrum scalars (effective rank, spread, SR terms)
     and the singular values it recorded over training."""
-    sys.path.insert(0, ROOT)
     from mmcrosskd.analysis import projector_matrices, spectrum_summary
     from mmcrosskd.runner_utils import read_scalars
     summary = {}
@@ -123,7 +122,6 @@ def _clear_stale_attempt(run_dir):
 def _write_json(path, obj):
     """Written whole or not at all: a finished run is never redone, so a half-written result.json (a
     crash, a full disk) would stand for a run forever."""
-    sys.path.insert(0, ROOT)
     from mmcrosskd.utils.checkpoint import atomic_write_json
     atomic_write_json(obj, path, indent=1)
 
