@@ -77,4 +77,7 @@ settings = [  # in the order a sweep trains them (the paper's claims first)
        "optim_wrapper.paramwise_cfg.custom_keys.projector.decay_mult=100.0"),
     kd('inv_cls_decoder', 'inverted, student tap at the decoder (decode_head.convs, 32 ch)', *TRAINED,
        f'{E}.student=decode_head.convs'),
+    # A 4x stronger pull (the term starts at ~1.3x the task loss): does a regulariser need more weight?
+    kd('inv_random_w200', 'inverted, random teacher, weight 200', *RANDOM, f'{E}.loss.loss_weight=200.0'),
+    kd('trad_random_w200', 'traditional, random teacher, weight 200', *RANDOM, *TRAD, f'{E}.loss.loss_weight=200.0'),
 ]

@@ -19,7 +19,9 @@ TRAIN_SCENES = 50
 # The regulariser claims: a random teacher through either projector, the teacher-free loss; then the
 # classifier teacher through either projector (does the inverted-over-traditional win of the random
 # teacher, 5 of 5 seeds, carry over to a teacher of another task?).
-NAMES = ['no_distillation', 'inv_random', 'trad_random', 'teacher_free', 'inv_cls', 'trad_cls']
+# Then the random teacher at 4x the weight, through either projector.
+NAMES = ['no_distillation', 'inv_random', 'trad_random', 'teacher_free', 'inv_cls', 'trad_cls', 'inv_random_w200',
+         'trad_random_w200']
 
 prepare = converged.prepare
 title = f'Over-fitting segmentation student (FCN-R18 w16, the first {TRAIN_SCENES} garment scenes): the paper\'s claims'
