@@ -78,3 +78,36 @@ def test_release_distributed_unwraps_and_destroys_the_group(monkeypatch):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_two_process_test_matches_one_process(tmp_path):
+    """tools/test.py --launcher pytorch on 2 ranks scores a 3-image set (one rank gets a padded duplicate,
+    which mmengine must drop) exactly as one process does."""
+    import ast
+
+    from conftest import make_tiny_seg
+    data = make_tiny_seg(str(tmp_path / 'data'), n_train=2, n_val=3)
+    opts = [*seg_data_options(data), *SAME_MATH, 'train_dataloader.batch_size=2']
+    work = str(tmp_path / 'train')
+    run_tool('train', osp.join(DATA, 'seg_kd_tiny.py'), '--work-dir', work, '--cfg-options', *opts)
+    ckpt = osp.join(work, 'iter_1.pth')
+
+    def scores(log):
+        found = [ast.literal_eval(line) for line in log.splitlines() if line.startswith("{'aAcc'")]
+        assert found, log[-3000:]
+        return found
+
+    one = scores(run_tool('test', osp.join(DATA, 'seg_kd_tiny.py'), ckpt, '--work-dir', str(tmp_path / 't1'),
+                          '--cfg-options', *opts).stdout)
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+           '--master_port', _free_port(), osp.join(ROOT, 'tools', 'test.py'), osp.join(DATA, 'seg_kd_tiny.py'),
+           ckpt, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 't2'), '--cfg-options', *opts]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
+    two = scores(proc.stdout)
+    assert len(one) == 1 and len(two) == 2  # every rank returns the gathered metrics
+    for got in two:
+        assert got.keys() == one[0].keys()
+        for k in got:
+            assert abs(got[k] - one[0][k]) < 1e-6, (k, got[k], one[0][k])
