@@ -24,15 +24,18 @@ def _free_port():
         return str(s.getsockname()[1])
 
 
+def _two_ranks(tool, *args):
+    """Run ``tools/<tool>.py ARGS --launcher pytorch`` on 2 gloo ranks under torchrun; return the process."""
+    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
+           '--master_port', _free_port(), osp.join(ROOT, 'tools', f'{tool}.py'), *args, '--launcher', 'pytorch']
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
+                          env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+
+
 def test_two_process_training_matches_one_process(tiny_seg, tmp_path):
     work = str(tmp_path / 'ddp')
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-           '--master_port', _free_port(),
-           osp.join(ROOT, 'tools', 'train.py'), osp.join(DATA, 'seg_kd_tiny.py'), '--launcher', 'pytorch',
-           '--work-dir', work, '--cfg-options', *seg_data_options(tiny_seg), *SAME_MATH,
-           'train_dataloader.batch_size=1']
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+    proc = _two_ranks('train', osp.join(DATA, 'seg_kd_tiny.py'), '--work-dir', work, '--cfg-options',
+                      *seg_data_options(tiny_seg), *SAME_MATH, 'train_dataloader.batch_size=1')
     log = proc.stdout + proc.stderr
     assert proc.returncode == 0, '\n'.join(line for line in log.splitlines() if 'Warning' not in line)[-5000:]
     assert 'Distributed training: True' in log and "dist_cfg: {'backend': 'gloo'}" in log
@@ -99,11 +102,8 @@ def test_two_process_test_matches_one_process(tmp_path):
 
     one = scores(run_tool('test', osp.join(DATA, 'seg_kd_tiny.py'), ckpt, '--work-dir', str(tmp_path / 't1'),
                           '--cfg-options', *opts).stdout)
-    cmd = [sys.executable, '-m', 'torch.distributed.run', '--nproc_per_node', '2', '--master_addr', '127.0.0.1',
-           '--master_port', _free_port(), osp.join(ROOT, 'tools', 'test.py'), osp.join(DATA, 'seg_kd_tiny.py'),
-           ckpt, '--launcher', 'pytorch', '--work-dir', str(tmp_path / 't2'), '--cfg-options', *opts]
-    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1', OMP_NUM_THREADS='1'))
+    proc = _two_ranks('test', osp.join(DATA, 'seg_kd_tiny.py'), ckpt, '--work-dir', str(tmp_path / 't2'),
+                      '--cfg-options', *opts)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-5000:]
     two = scores(proc.stdout)
     assert len(one) == 1 and len(two) == 2  # every rank returns the gathered metrics
