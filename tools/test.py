@@ -71,9 +71,12 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     runner = build_runner(cfg)
     metrics = runner.test()
+    from mmengine.dist import is_main_process
+    main_rank = is_main_process()  # asked before the group goes: afterwards every rank says rank 0
     release_distributed(runner)
     metrics = {k: float(v) if hasattr(v, '__float__') else v for k, v in metrics.items()}
-    print(metrics)
+    if main_rank:  # one line, not one per rank interleaved on a shared stdout
+        print(metrics)
     return metrics
 
 
