@@ -52,9 +52,30 @@ def last_metric(work_dir, metric):
     return curve[-1] if curve else None
 
 
+def loss_curve(work_dir, metric):
+    """The mean of every training loss over each validation interval, one dict per validation (aligned
+    with :func:`metric_curve`), e.g. ``{'loss_kd_c4': 0.31, 'decode.loss_ce': 0.95, ...}``: how large the
+    distillation term was against the task loss as training went on. Lines after the last validation
+    (none in a run that validates at its end) are left out."""
+    from mmcrosskd.runner_utils import read_scalars
+    curve, sums, counts = [], {}, {}
+    for entry in read_scalars(work_dir):
+        if metric in entry:
+            curve.append({k: round(sums[k] / counts[k], 6) for k in sorted(sums)})
+            sums, counts = {}, {}
+            continue
+        for key, value in entry.items():
+            if 'loss' in key.split('.')[-1] and isinstance(value, (int, float)):
+                sums[key] = sums.get(key, 0.0) + value
+                counts[key] = counts.get(key, 0) + 1
+    return curve
+
+
 def summarise_run(run_dir, metric):
-    """What a result.json keeps of a run besides its metric: the validation curve and the projectors."""
-    return dict(curve=metric_curve(run_dir, metric), projectors=projector_summary(run_dir))
+    """What a result.json keeps of a run besides its metric: the validation curve, the training losses
+    over it and the projectors."""
+    return dict(curve=metric_curve(run_dir, metric), loss_curve=loss_curve(run_dir, metric),
+                projectors=projector_summary(run_dir))
 
 
 def projector_summary(run_dir):
@@ -173,7 +194,7 @@ def collect(out, settings):
 
 
 def refresh(out, settings, metric):
-    """Rewrite the summaries (curve, projector spectra) of finished runs from their run folders, keeping
+    """Rewrite the summaries (curves, projector spectra) of finished runs from their run folders, keeping
     their metric, seed and command: for results written by an older version of this script."""
     for s in settings:
         for f in sorted(glob.glob(osp.join(out, s['name'], 'seed*', 'result.json'))):
@@ -181,6 +202,7 @@ def refresh(out, settings, metric):
                 result = json.load(fh)
             fresh = summarise_run(osp.dirname(f), metric)
             result['curve'] = fresh['curve'] or result.get('curve', [])
+            result['loss_curve'] = fresh['loss_curve'] or result.get('loss_curve', [])
             old = result.setdefault('projectors', {})
             for name, parts in fresh['projectors'].items():  # a pruned checkpoint leaves the old 'final'
                 old.setdefault(name, {}).update(parts)

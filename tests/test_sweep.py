@@ -145,7 +145,12 @@ def test_refresh_keeps_metric_and_fills_summaries(tmp_path):
     run.mkdir(parents=True)
     vis = run / '20260101_000000' / 'vis_data'
     vis.mkdir(parents=True)
-    (vis / 'scalars.json').write_text('{"mIoU": 10.0, "step": 500}\n{"mIoU": 12.5, "step": 1000}\n')
+    (vis / 'scalars.json').write_text(
+        '{"loss": 3.0, "loss_kd_c4": 1.0, "decode.loss_ce": 2.0, "decode.acc_seg": 50.0, "lr": 0.1, "step": 250}\n'
+        '{"loss": 5.0, "loss_kd_c4": 2.0, "decode.loss_ce": 3.0, "decode.acc_seg": 60.0, "lr": 0.1, "step": 500}\n'
+        '{"mIoU": 10.0, "step": 500}\n'
+        '{"loss": 1.0, "loss_kd_c4": 0.5, "decode.loss_ce": 0.5, "step": 1000}\n{"mIoU": 12.5, "step": 1000}\n'
+        '{"loss": 9.0, "step": 1010}\n')  # after the last validation: not in the loss curve
     (run / 'projector_spectrum.json').write_text(json.dumps({'c4': [[1, [2.0, 1.0]], [1000, [3.0, 0.5]]]}))
     (run / 'last_checkpoint').write_text(str(run / 'iter_1000.pth'))  # pruned by --prune
     old = dict(setting='a', seed=0, metric='mIoU', value=12.5, command='x',
@@ -155,6 +160,9 @@ def test_refresh_keeps_metric_and_fills_summaries(tmp_path):
     new = json.loads((run / 'result.json').read_text())
     assert new['value'] == 12.5 and new['command'] == 'x'
     assert new['curve'] == [10.0, 12.5]
+    # the losses averaged over each validation interval (accuracy and lr are not losses)
+    assert new['loss_curve'] == [{'decode.loss_ce': 2.5, 'loss': 4.0, 'loss_kd_c4': 1.5},
+                                 {'decode.loss_ce': 0.5, 'loss': 1.0, 'loss_kd_c4': 0.5}]
     assert new['projectors']['c4']['final'] == {'rank': 2}  # no checkpoint left: the old final stays
     assert new['projectors']['c4']['singular_values'][-1] == [1000, [3.0, 0.5]]
 
@@ -221,6 +229,7 @@ def test_a_rerun_drops_the_interrupted_attempt_and_a_run_without_metric_is_not_f
     open(osp.join(run, 'iter_1.pth'), 'w').close()
     result = sweep.run_one(setting, 0, out, cls_data_options(tiny_cls), 'accuracy/top1', log=lambda m: None)
     assert -1.0 not in result['curve'] and len(result['curve']) >= 1
+    assert len(result['loss_curve']) == len(result['curve']) and 'loss' in result['loss_curve'][-1]
     assert not osp.exists(osp.join(run, '20000101_000000')) and not osp.exists(osp.join(run, 'iter_1.pth'))
     assert json.load(open(osp.join(run, 'result.json')))['value'] == result['value']
 
