@@ -101,6 +101,22 @@ def test_log_lp_gradient_does_not_depend_on_scale():
     assert torch.allclose(grads[0], 4 * d ** 3 / (d ** 4).sum(), rtol=1e-4, atol=1e-8)
 
 
+def test_log_lp_pull_grows_as_the_difference_shrinks():
+    """Target fixed, difference a times smaller: the log-Lp gradient is 1/a times larger, L2's a times smaller."""
+    t = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    d = torch.randn(2, 3, 4, 4, generator=torch.Generator().manual_seed(2))
+    log_lp = FeatureLogLpLoss(normalize=None, eps=0.0)
+    l2 = FeatureL2Loss(normalize=None)
+    norms = {}
+    for a in (1.0, 0.01):
+        for name, loss in (('log_lp', log_lp), ('l2', l2)):
+            s = (t + a * d).requires_grad_(True)
+            loss(s, t).backward()
+            norms[name, a] = s.grad.norm().item()
+    assert norms['log_lp', 0.01] == pytest.approx(100 * norms['log_lp', 1.0], rel=1e-3)
+    assert norms['l2', 0.01] == pytest.approx(norms['l2', 1.0] / 100, rel=1e-3)
+
+
 def test_log_lp_is_registered_and_validates():
     assert isinstance(MODELS.build(dict(type='FeatureLogLpLoss', p=2)), FeatureLogLpLoss)
     with pytest.raises(ValueError, match='p must be > 0'):

@@ -126,9 +126,12 @@ class FeatureLogLpLoss(FeatureDistance):
     """``log(sum |s - t|^p)``: the distance of the authors' projector study (Miles et al., 2024,
     ``OurDistillationLoss``), by default on BatchNorm-standardised features (no affine, eps 1e-4).
 
-    Its gradient ``p |s - t|^(p-1) sign(s - t) / sum |s - t|^p`` does not change when the difference is
-    scaled, so the term's pull does not fade as the features get closer or grow; the large exponent
-    concentrates it on the worst-matched elements.
+    Its gradient ``p |s - t|^(p-1) sign(s - t) / sum |s - t|^p`` is homogeneous of degree -1 in the
+    difference. Two consequences: scaling *both* features by ``a`` leaves the gradient with respect to the
+    unscaled features unchanged (the features' scale does not matter), and with the target fixed, a
+    difference ``a`` times smaller pulls ``1/a`` times *harder* (an L2 pull fades in proportion): the better
+    a projector fits, the stronger the term pushes the student. The large exponent concentrates the pull
+    on the worst-matched elements.
 
     Args:
         p (float): the exponent. Default 4.
