@@ -165,12 +165,34 @@ def _avg(rs, entry, when, key):
     return (sum(vals) / len(vals), len(vals)) if vals else (None, 0)
 
 
+def kd_share(r, index):
+    """The distillation terms over the task loss in one validation interval of a run's ``loss_curve``
+    (``index`` 0: the first, -1: the last), or None where the run has no loss curve or no such term."""
+    curve = r.get('loss_curve') or []
+    if not curve:
+        return None
+    losses = curve[index]
+    kd = sum(v for k, v in losses.items() if k.startswith('loss_kd'))
+    task = losses.get('loss', 0.0) - kd
+    return kd / task if kd and task > 0 else None
+
+
+def _share_cell(rs):
+    pairs = [(kd_share(r, 0), kd_share(r, -1)) for r in rs]
+    pairs = [(f, last) for f, last in pairs if f is not None and last is not None]
+    if not pairs:
+        return ''
+    first, last = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
+    return f'{first:.2f} -> {last:.2f} ({len(pairs)})'
+
+
 def mechanism_table(data):
-    """Per KD setting with a projector: how its spectrum moved, and how large the SR half was."""
+    """Per KD setting with a projector: how its spectrum moved, how large the SR half was, and how large the
+    distillation term was against the task loss over training."""
     lines = ['| task | setting | P (out x in) | effective rank first -> last | rank90 first -> last | '
              'spread (sv_max/sv_min) first -> last | SR / total (exact, last) | student energy outside P\'s '
-             '90% directions (soft SR, last) |',
-             '|---|---|---|---|---|---|---|---|']
+             '90% directions (soft SR, last) | KD term / task loss, first -> last interval (runs) |',
+             '|---|---|---|---|---|---|---|---|---|']
     for task in SWEEPS:
         for name, rs in data[task].items():
             entries = sorted({e for r in rs for e in r.get('projectors', {})})
@@ -185,7 +207,7 @@ def mechanism_table(data):
                 soft, _ = _avg(rs, entry, 'last_logged', 'sr_soft90')
                 lines.append(f"| {task} | `{name}` | {'' if shape is None else f'{shape[0]} x {shape[1]}'} | "
                              + ' | '.join(cells) + f" | {'' if sr is None else f'{sr:.3g}'} | "
-                             f"{'' if soft is None else f'{soft:.3g}'} |")
+                             f"{'' if soft is None else f'{soft:.3g}'} | {_share_cell(rs)} |")
     return '\n'.join(lines)
 
 

@@ -182,6 +182,18 @@ def test_claim_gain_and_verdict_by_hand():
     assert gain == -2.0
 
 
+def test_kd_share_by_hand():
+    """The mechanism table's column: distillation terms over the task loss (the total minus the terms)."""
+    import claims
+    run = dict(loss_curve=[{'loss': 3.0, 'loss_kd_c4': 0.5, 'loss_kd_c5': 0.5, 'decode.loss_ce': 2.0},
+                           {'loss': 1.5, 'loss_kd_c4': 0.25, 'loss_kd_c5': 0.25, 'decode.loss_ce': 1.0}])
+    assert claims.kd_share(run, 0) == 0.5 and claims.kd_share(run, -1) == 0.5
+    assert claims.kd_share(dict(loss_curve=[{'loss': 2.0, 'decode.loss_ce': 2.0}]), 0) is None  # no KD term
+    assert claims.kd_share(dict(value=1.0), 0) is None  # a result.json from before loss curves
+    other = dict(loss_curve=[{'loss': 5.0, 'loss_kd_c4': 1.0}, {'loss': 2.0, 'loss_kd_c4': 1.0}])
+    assert claims._share_cell([run, other, dict(value=1.0)]) == '0.38 -> 0.75 (2)'  # (0.5+0.25)/2, (0.5+1)/2
+
+
 def test_paired_gain_by_hand():
     import claims
     # every seed moves both settings together: unpaired the gain is lost in the spread, paired it is clear
