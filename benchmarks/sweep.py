@@ -202,7 +202,9 @@ def refresh(out, settings, metric):
                 result = json.load(fh)
             fresh = summarise_run(osp.dirname(f), metric)
             result['curve'] = fresh['curve'] or result.get('curve', [])
-            result['loss_curve'] = fresh['loss_curve'] or result.get('loss_curve', [])
+            losses = fresh['loss_curve'] or result.get('loss_curve')
+            if losses:  # a run whose logs are gone keeps its result.json as it was
+                result['loss_curve'] = losses
             old = result.setdefault('projectors', {})
             for name, parts in fresh['projectors'].items():  # a pruned checkpoint leaves the old 'final'
                 old.setdefault(name, {}).update(parts)
