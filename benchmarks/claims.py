@@ -186,7 +186,7 @@ def _share_cell(rs):
     if not pairs:
         return ''
     first, last = (sum(p[i] for p in pairs) / len(pairs) for i in (0, 1))
-    return f'{first:.2f} -> {last:.2f} ({len(pairs)})'
+    return f'{first:.2g} -> {last:.2g} ({len(pairs)})'  # 2 significant digits: depth's is ~0.001
 
 
 def mechanism_table(data):
