@@ -8,6 +8,8 @@ import os
 import os.path as osp
 import sys
 
+from mmengine.dist import is_main_process
+
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import mmcrosskd  # noqa: E402,F401
@@ -71,12 +73,10 @@ def main(argv=None):
         cfg.test_evaluator.append(dict(type='DumpResults', out_file_path=args.out))
     runner = build_runner(cfg)
     metrics = runner.test()
-    from mmengine.dist import is_main_process
-    main_rank = is_main_process()  # asked before the group goes: afterwards every rank says rank 0
-    release_distributed(runner)
     metrics = {k: float(v) if hasattr(v, '__float__') else v for k, v in metrics.items()}
-    if main_rank:  # one line, not one per rank interleaved on a shared stdout
+    if is_main_process():  # one line, not one per rank interleaved on a shared stdout
         print(metrics)
+    release_distributed(runner)  # after the rank is read: without a group every process says rank 0
     return metrics
 
 
