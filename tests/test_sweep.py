@@ -182,6 +182,21 @@ def test_claim_gain_and_verdict_by_hand():
     assert gain == -2.0
 
 
+def test_claims_load_reads_the_last_validations_when_asked(tmp_path, monkeypatch):
+    """A noisy metric (depth) is read as the mean of each run's last validations; a run with fewer is left
+    out rather than averaged over what it has."""
+    import claims
+    for setting, seed, curve in (('a', 0, [0.5, 0.4, 0.3, 0.2]), ('a', 1, [0.3, 0.1]), ('b', 0, [0.9, None, 0.6])):
+        run = tmp_path / 'sweep' / setting / f'seed{seed}'
+        run.mkdir(parents=True)
+        (run / 'result.json').write_text(json.dumps(dict(setting=setting, seed=seed, value=curve[-1],
+                                                         curve=curve)))
+    monkeypatch.setattr(claims, 'RESULTS', str(tmp_path))
+    assert {k: [r['value'] for r in v] for k, v in claims.load('sweep').items()} == {'a': [0.2, 0.1], 'b': [0.6]}
+    last3 = {k: [r['value'] for r in v] for k, v in claims.load('sweep', tail=3).items()}
+    assert last3 == {'a': [pytest.approx(0.3)]}  # (0.4 + 0.3 + 0.2) / 3; seed 1 and b have < 3 validations
+
+
 def test_kd_share_by_hand():
     """The mechanism table's column: distillation terms over the task loss (the total minus the terms)."""
     import claims

@@ -59,3 +59,9 @@ for teacher in ('random', 'seg', 'cls'):  # the order a sweep trains them
 settings.append(dict(name='inv_random_w100', config=f'{QS}_kd-inverted_random-r18.py',
                      options=['model.distill.0.loss.loss_weight=100.0'],
                      description='inverted projector, random teacher, weight 100'))
+# Hypothesis 5 on depth: the decoder's input (the head's aggregated stride-16 map that enters its deconv
+# decoder: 128 ch, 4x4 on 64 px) instead of the encoder's last stage (128 ch, 2x2).
+settings.append(dict(name='inv_random_decoder', config=f'{QS}_kd-inverted_random-r18.py',
+                     options=['model.distill.0.student=decode_head.conv_aggregation'],
+                     description="inverted projector, random teacher, student tap at the decoder's input "
+                                 '(decode_head.conv_aggregation, 128 ch, 4x4)'))
