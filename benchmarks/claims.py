@@ -16,6 +16,8 @@ the **paired** gain: the mean of the per-seed differences over the seeds both se
 error of that mean. Where a seed moves every setting together (on the converged student seed 3 was the lowest
 run of nearly every setting), pairing removes that shared part. The verdict is read from the paired gain
 when at least 3 seeds pair up, else from the unpaired one; the table says which.
+Where one evaluation is noisy next to the effects (depth), the same runs are also read as the mean of their
+last few validations (``TAIL``), so that no verdict rests on a single evaluation.
 The mechanism table reads the projectors' spectra that every KD run records (first and last logged values
 of the ``ProjectorSpectrumHook``). The figure compares the singular values over training of the best
 inverted run and its traditional twin.
