@@ -1,10 +1,7 @@
 """Projector matrices and their spectra, read from CrossTaskDistiller training checkpoints."""
-import re
-
 from ..utils.checkpoint import read_checkpoint
+from ..utils.distiller_state import projector_weights
 from .decomposition import spectrum_stats
-
-_KEY = re.compile(r'^entries\.(?P<name>[^.]+)\.projector\.(?P<layer>proj|reduce)\.weight$')
 
 
 def projector_matrices(path):
@@ -19,11 +16,8 @@ def projector_matrices(path):
     """
     ckpt = read_checkpoint(path, 'projector spectra')
     state = ckpt.get('state_dict', ckpt)
-    layers = {}
-    for key, value in state.items():
-        m = _KEY.match(key)
-        if m:
-            layers.setdefault(m.group('name'), {})[m.group('layer')] = value.reshape(value.shape[0], -1)
+    layers = {name: {layer: w.reshape(w.shape[0], -1) for layer, w in found.items()}
+              for name, found in projector_weights(state).items()}
     if not layers:
         raise KeyError(f'{path!r} has no projector weights (entries.<name>.projector.proj.weight): is it a '
                        'CrossTaskDistiller checkpoint with a projector entry?')

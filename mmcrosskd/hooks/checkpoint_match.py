@@ -16,7 +16,6 @@ after reading the file and before loading it into the model (for ``load_from``, 
   entry's projector).
 """
 import logging
-from collections import OrderedDict
 
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
@@ -24,22 +23,14 @@ from mmengine.model import is_model_wrapper
 
 from ..registry import HOOKS
 from ..utils.checkpoint import _summarise
-
-_STUDENT, _ENTRIES = 'student.', 'entries.'
-
-
-def _strip_module(key):
-    return key[len('module.'):] if key.startswith('module.') else key
+from ..utils.distiller_state import (entry_items, is_distiller_state, is_entry_key, strip_wrapper,
+                                     student_into_distiller, student_state_dict)
 
 
 def _entry_signatures(shapes):
-    """``{entry name: ((key suffix, shape), ...)}`` of the ``entries.<name>.*`` weights."""
-    out = {}
-    for key, shape in shapes.items():
-        if key.startswith(_ENTRIES):
-            name, _, rest = key[len(_ENTRIES):].partition('.')
-            out.setdefault(name, []).append((rest, tuple(shape)))
-    return {name: tuple(sorted(sig)) for name, sig in out.items()}
+    """``{entry name: ((key suffix, shape), ...)}`` of the entries' weights."""
+    return {name: tuple(sorted((rest, tuple(shape)) for rest, shape in items.items()))
+            for name, items in entry_items(shapes).items()}
 
 
 def describe_entry_changes(checkpoint_shapes, model_shapes):
@@ -110,7 +101,7 @@ class CheckpointMatchHook(Hook):
                 checkpoint.update(mapped)
             runner.logger.info(note)
         own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-        theirs = {_strip_module(k): tuple(v.shape) for k, v in mapped.items() if hasattr(v, 'shape')}
+        theirs = {strip_wrapper(k): tuple(v.shape) for k, v in mapped.items() if hasattr(v, 'shape')}
         if resuming and hasattr(model, 'entries'):
             changes = describe_entry_changes(theirs, own)
             if changes:
@@ -125,8 +116,7 @@ class CheckpointMatchHook(Hook):
     @staticmethod
     def _map_kind(model, state, resuming, source):
         """The state dict in the model's naming, and a note for the log (the same dict if nothing to do)."""
-        keys = [_strip_module(k) for k in state]
-        ckpt_is_distiller = any(k.startswith(_STUDENT) for k in keys)
+        ckpt_is_distiller = is_distiller_state(state)
         model_is_distiller = hasattr(model, 'student') and hasattr(model, 'entries')
         if ckpt_is_distiller and not model_is_distiller:
             if resuming:
@@ -134,8 +124,7 @@ class CheckpointMatchHook(Hook):
                     f'--resume: {source!r} is a distillation (CrossTaskDistiller) checkpoint but the config '
                     'trains a plain model: resume with the distillation config, or start the plain model from '
                     f'the distilled student with load_from={source!r} (no --resume)')
-            out = OrderedDict((_strip_module(k)[len(_STUDENT):], v) for k, v in state.items()
-                              if _strip_module(k).startswith(_STUDENT))
+            out = student_state_dict(state)
             return out, (f'{source!r} is a CrossTaskDistiller checkpoint: loading its student '
                          f'({len(out)} tensors) into the plain model')
         if model_is_distiller and not ckpt_is_distiller:
@@ -144,14 +133,14 @@ class CheckpointMatchHook(Hook):
                     f'--resume: {source!r} holds no distiller state (no `student.` weights: a bare student '
                     'or a plain model checkpoint), so there is no distillation to continue. Start the '
                     f'distillation from it with load_from={source!r} (no --resume)')
-            out = OrderedDict((_STUDENT + _strip_module(k), v) for k, v in state.items())
+            out = student_into_distiller(state)
             return out, (f'{source!r} is a plain (bare student) checkpoint: loading it into the distiller\'s '
                          'student; the projectors keep their fresh initialisation')
         return state, ''
 
     def _check_fit(self, model, own, theirs, source):
-        ignorable = _ENTRIES if hasattr(model, 'entries') else None
-        missing = [k for k in own if k not in theirs and not (ignorable and k.startswith(ignorable))]
+        distiller = hasattr(model, 'entries')
+        missing = [k for k in own if k not in theirs and not (distiller and is_entry_key(k))]
         unexpected = [k for k in theirs if k not in own]
         reshaped = [f'{k} {theirs[k]} vs model {own[k]}' for k in own if k in theirs and theirs[k] != own[k]]
         loaded = len([k for k in own if k in theirs and theirs[k] == own[k]])

@@ -10,14 +10,15 @@ from mmengine.model import is_model_wrapper
 from mmengine.runner import EpochBasedTrainLoop
 
 from ..registry import HOOKS
-from ..utils.checkpoint import atomic_link_or_copy, atomic_torch_save, student_state_dict
+from ..utils.checkpoint import atomic_link_or_copy, atomic_torch_save
+from ..utils.distiller_state import bare_student_checkpoint
 
 
 def export_student(checkpoint, path):
     """Save the student part of a distiller checkpoint as a plain model checkpoint.
 
-    The file holds ``{'meta': ..., 'state_dict': ...}`` with the ``student.`` prefix removed, so
-    plain mmseg / mmpretrain ``tools/test.py`` loads it with the student's own config.
+    The file holds :func:`~mmcrosskd.utils.distiller_state.bare_student_checkpoint`: the student's weights
+    without their prefix, so plain mmseg / mmpretrain ``tools/test.py`` loads it with the student's own config.
 
     Args:
         checkpoint (dict): a checkpoint dict with a ``state_dict`` (or a bare state dict).
@@ -26,10 +27,7 @@ def export_student(checkpoint, path):
     Returns:
         str: ``path``.
     """
-    state = checkpoint.get('state_dict', checkpoint)
-    meta = dict(checkpoint.get('meta', {}) or {})
-    meta['exported_by'] = 'mmcrosskd'
-    atomic_torch_save({'meta': meta, 'state_dict': student_state_dict(state)}, path)
+    atomic_torch_save(bare_student_checkpoint(checkpoint), path)
     return path
 
 
