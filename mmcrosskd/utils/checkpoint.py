@@ -1,5 +1,5 @@
 """Checkpoint helpers: one reader with clear messages for damaged files, safe teacher loading, atomic
-writes, the bare student's weights."""
+writes. The layout of a distiller's state dict is :mod:`mmcrosskd.utils.distiller_state`'s."""
 import contextlib
 import errno
 import glob
@@ -14,6 +14,8 @@ import zipfile
 from collections import OrderedDict
 
 import torch
+
+from .distiller_state import strip_wrapper
 
 _STATE_KEYS = ('state_dict', 'model', 'module')
 
@@ -171,8 +173,7 @@ def fit_teacher_state(model, obj, source, name='teacher', prefix=None, key_map=N
     state = _extract_state_dict(obj)
     if not isinstance(state, dict):
         raise RuntimeError(f'teacher {name!r}: {source!r} holds no state dict')
-    state = OrderedDict((k[len('module.'):] if k.startswith('module.') else k, v)
-                        for k, v in state.items())
+    state = OrderedDict((strip_wrapper(k), v) for k, v in state.items())
     if prefix:
         state = OrderedDict((k[len(prefix):], v) for k, v in state.items() if k.startswith(prefix))
     if key_map is not None:
@@ -318,11 +319,3 @@ def atomic_link_or_copy(src, dst):
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-
-
-def student_state_dict(state_dict, prefix='student.'):
-    """Keep the student's entries of a distiller state dict, with the prefix removed."""
-    out = OrderedDict((k[len(prefix):], v) for k, v in state_dict.items() if k.startswith(prefix))
-    if not out:
-        raise KeyError(f'no `{prefix}` keys in this state dict: is it a CrossTaskDistiller checkpoint?')
-    return out
