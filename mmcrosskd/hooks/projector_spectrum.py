@@ -71,17 +71,14 @@ class ProjectorSpectrumHook(Hook):
             for key in ('effective_rank', 'rank90', 'rank99', 'rank', 'sv_max', 'sv_min', 'spread'):
                 scalars[f'spectrum/{name}/{key}'] = float(stats[key])
             self.history[name].append((step, stats['singular_values'].cpu().numpy()))
-            normalize = getattr(entry.loss, 'normalize', 'n/a')
-            if entry.direction == 'inverted' and name in kept:
+            normalize = getattr(entry.loss, 'normalize', None)
+            if entry.projector.maps_teacher and name in kept:
                 with torch.no_grad():
                     soft = student_energy_outside(kept[name][0], entry.projector.matrix.T,
                                                   normalize='l2' if normalize == 'l2' else None)
                 for energy, (_, fraction) in soft.items():
                     scalars[f'spectrum/{name}/sr_soft{round(energy * 100)}'] = fraction
-            exact = (entry.direction == 'inverted' and name in kept and normalize in (None, 'l2')
-                     and type(entry.loss).__name__ == 'FeatureL2Loss' and entry.projector.proj.bias is None
-                     and entry.projector.norm is None)
-            if exact:
+            if name in kept and entry.projector.exact_l2_split(entry.loss):
                 s, t = kept[name]
                 with torch.no_grad():
                     dec = kd_decomposition(s, t, entry.projector.matrix.T, reduction='mean', normalize=normalize)

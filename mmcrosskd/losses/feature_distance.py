@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..registry import MODELS
+from .weight import check_loss_weight
 
 NORMALIZATIONS = (None, 'l2', 'bn')
 
@@ -57,7 +58,7 @@ class FeatureDistance(nn.Module):
         super().__init__()
         if normalize not in NORMALIZATIONS:
             raise ValueError(f'normalize must be one of {NORMALIZATIONS}, got {normalize!r}')
-        self.loss_weight = loss_weight
+        self.loss_weight = check_loss_weight(loss_weight, type(self).__name__)
         self.normalize = normalize
         self.norm_eps = norm_eps
 
@@ -83,6 +84,13 @@ class FeatureDistance(nn.Module):
 @MODELS.register_module()
 class FeatureL2Loss(FeatureDistance):
     """Mean squared error over all elements: ``mean((s - t)^2)`` (FitNets-style regression)."""
+
+    @property
+    def splits_kt_sr(self):
+        """Through a linear inverted projector this loss is exactly knowledge transfer + spectral
+        regularisation, on raw or per-position L2-normalised features (not ``'bn'``: per-channel
+        statistics move the target out of the projector's row space)."""
+        return self.normalize in (None, 'l2')
 
     def distance(self, student, target):
         return F.mse_loss(student, target)

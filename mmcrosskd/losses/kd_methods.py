@@ -13,6 +13,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..registry import MODELS
+from .weight import check_loss_weight
 
 
 def _class_dim_last(x):
@@ -34,7 +35,7 @@ class _KDLoss(nn.Module):
 
     def __init__(self, loss_weight=1.0):
         super().__init__()
-        self.loss_weight = loss_weight
+        self.loss_weight = check_loss_weight(loss_weight, type(self).__name__)
 
     def forward(self, student, target):
         _check_same_shape(type(self).__name__, student, target)

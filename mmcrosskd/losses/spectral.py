@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import MODELS
+from .weight import check_loss_weight
 
 
 def flatten_features(x):
@@ -93,7 +94,8 @@ class SpectralTailLoss(nn.Module):
         if k is not None and k < 0:
             raise ValueError(f'SpectralTailLoss: k must be >= 0, got {k}')
         self.k, self.energy = k, energy
-        self.normalized, self.center, self.loss_weight = normalized, center, loss_weight
+        self.normalized, self.center = normalized, center
+        self.loss_weight = check_loss_weight(loss_weight, type(self).__name__)
 
     def forward(self, student):
         """Args:
@@ -156,7 +158,8 @@ class RandomSubspaceLoss(nn.Module):
 
     def __init__(self, k, seed=0, normalized=False, loss_weight=1.0):
         super().__init__()
-        self.k, self.seed, self.normalized, self.loss_weight = k, seed, normalized, loss_weight
+        self.k, self.seed, self.normalized = k, seed, normalized
+        self.loss_weight = check_loss_weight(loss_weight, type(self).__name__)
         self.register_buffer('basis', torch.empty(0), persistent=True)
 
     def _basis(self, channels, device):

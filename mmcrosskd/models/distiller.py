@@ -15,7 +15,6 @@ Example (inside an mmseg config)::
 ``loss`` returns the student's own losses unchanged plus ``loss_kd_<name>`` per entry;
 ``predict`` and ``tensor`` go to the student, so mmseg/mmpretrain evaluators work unchanged.
 """
-import math
 import warnings
 from collections import OrderedDict
 
@@ -24,8 +23,10 @@ import torch.nn as nn
 from mmengine.logging import MessageHub, print_log
 from mmengine.model import BaseModel
 
+from ..losses.weight import build_loss
 from ..registry import MODELS
 from ..utils.config import build_model_from_spec, load_model_spec
+from ..utils.distiller_state import move_bare_student_in_place
 from .channels import input_channels
 from .projectors import DIRECTIONS, align_to_student, build_projector
 from .taps import TapSet
@@ -52,22 +53,6 @@ def _checked_containers(teachers, distill):
             raise TypeError(f'distill entry {i}: must be a dict (name=..., student=..., loss=...), got '
                             f'{type(entry).__name__} {entry!r}')
     return dict(teachers), [dict(e) for e in distill]
-
-
-def _check_loss_weight(entry, loss_cfg):
-    """A distillation loss weight must be a finite number >= 0."""
-    if not isinstance(loss_cfg, dict) or 'type' not in loss_cfg:
-        raise TypeError(f'distill entry {entry!r}: `loss` must be a loss config dict with `type`, got {loss_cfg!r}')
-    if 'loss_weight' not in loss_cfg:
-        return
-    weight = loss_cfg['loss_weight']
-    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
-        raise TypeError(f'distill entry {entry!r}: loss_weight must be a number, got {type(weight).__name__} '
-                        f'{weight!r}; e.g. loss_weight=1.0')
-    if not math.isfinite(weight) or weight < 0:
-        raise ValueError(f'distill entry {entry!r}: loss_weight must be a finite number >= 0, got {weight!r}: a '
-                         'negative weight rewards moving away from the teacher, so the loss diverges. Use a '
-                         'small positive weight (0 turns the term off)')
 
 
 def _projector_cfg(spec):
@@ -103,7 +88,9 @@ class DistillEntry(nn.Module):
 
     def __init__(self, name, loss, direction='identity', projector=None, align='interpolate'):
         super().__init__()
-        self.name, self.direction, self.align = name, direction, align
+        # a projector knows its own direction; `direction` names the projector-free kinds
+        self.name, self.align = name, align
+        self.direction = projector.direction if projector is not None else direction
         self.loss = loss
         self.projector = projector
 
@@ -125,10 +112,8 @@ class DistillEntry(nn.Module):
             teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align)
             if keep is not None:
                 keep[self.name] = (student_feat.detach(), teacher_feat.detach())
-            if self.direction == 'inverted':
-                teacher_feat = self.projector(teacher_feat)
-            elif self.direction == 'traditional':
-                student_feat = self.projector(student_feat)
+            if self.projector is not None:
+                student_feat, teacher_feat = self.projector.pair(student_feat, teacher_feat)
             return self.loss(student_feat, teacher_feat)
 
 
@@ -215,14 +200,7 @@ class CrossTaskDistiller(BaseModel):
     def _bare_student_into_distiller(self, state_dict, prefix, *args):
         """A bare student's state dict (an export, or any checkpoint of the student model) given to the
         distiller - ``load_from`` in a distillation config - loads into ``student.``, by any tool."""
-        if any(k.startswith(prefix + 'student.') for k in state_dict):
-            return
-        own = self.student.state_dict()
-        bare = [k for k in state_dict if k.startswith(prefix) and k[len(prefix):] in own]
-        if not bare:
-            return
-        for key in [k for k in state_dict if k.startswith(prefix) and not k.startswith(prefix + 'entries.')]:
-            state_dict[prefix + 'student.' + key[len(prefix):]] = state_dict.pop(key)
+        move_bare_student_in_place(state_dict, prefix, self.student.state_dict().keys())
 
     # -- build ----------------------------------------------------------------------------------
     def _parse_entries(self, distill, teachers, default_projector):
@@ -238,7 +216,7 @@ class CrossTaskDistiller(BaseModel):
             seen.add(name)
             if 'student' not in e or 'loss' not in e:
                 raise KeyError(f'distill entry {name!r} needs `student` (a tap) and `loss`')
-            _check_loss_weight(name, e['loss'])
+            loss = build_loss(e['loss'], f'distill entry {name!r}')  # validated where it is built
             if e.get('align', 'interpolate') not in _ALIGN_MODES:
                 raise ValueError(f"distill entry {name!r}: align must be one of {_ALIGN_MODES}, got {e['align']!r}")
             teacher_name = teacher_tap = None
@@ -252,7 +230,7 @@ class CrossTaskDistiller(BaseModel):
                     raise ValueError(f'distill entry {name!r} has a projector but no teacher')
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
                                       t_index=t_index, projector=e.get('projector', default_projector),
-                                      loss=e['loss'], align=e.get('align', 'interpolate'),
+                                      loss=loss, align=e.get('align', 'interpolate'),
                                       same_task=bool(e.get('same_task', False))))
 
     @staticmethod
@@ -301,7 +279,7 @@ class CrossTaskDistiller(BaseModel):
         for name, teacher in self.teachers.items():
             t_feats[name] = teacher.features(x, truncate=self.truncate_teachers)
         for i, e in enumerate(self._entries):
-            loss = MODELS.build(e['loss'])
+            loss = e['loss']
             if e['teacher'] is None:
                 self.entries[e['name']] = DistillEntry(e['name'], loss, direction=None)
                 continue

@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 DIRECTIONS = ('inverted', 'traditional', 'identity')
+# which feature a projector of each direction maps; 'identity' has no projector
+_MAPPED_SIDE = {'inverted': 'teacher', 'traditional': 'student'}
 
 
 def feature_layout(x):
@@ -46,11 +48,17 @@ class FeatureProjector(nn.Module):
             ``B`` (out x rank), two bias-free linear layers. With an inverted projector of rank below the
             student's channels the spectral-regularisation half of the L2 loss,
             ``||Z_s (I - V V^T)||^2``, is no longer identically zero. Default None (full rank).
+        direction (str): which side it maps: ``'inverted'`` (teacher -> student, the default) or
+            ``'traditional'`` (student -> teacher); see :meth:`pair`.
     """
 
     def __init__(self, in_channels, out_channels, layout='map', bias=False, norm=None, init='default',
-                 rank=None):
+                 rank=None, direction='inverted'):
         super().__init__()
+        if direction not in _MAPPED_SIDE:
+            raise ValueError(f'a projector maps one side: direction must be one of {tuple(_MAPPED_SIDE)}, '
+                             f'got {direction!r}')
+        self.direction = direction
         if layout not in ('map', 'tokens'):
             raise ValueError(f"layout must be 'map' or 'tokens', got {layout!r}")
         self.layout = layout
@@ -98,6 +106,37 @@ class FeatureProjector(nn.Module):
         if self.reduce is not None:
             w = w @ self.reduce.weight.reshape(self.reduce.weight.shape[0], -1)
         return w
+
+    @property
+    def maps_teacher(self):
+        """True for an inverted projector (teacher -> student space), False for a traditional one."""
+        return _MAPPED_SIDE[self.direction] == 'teacher'
+
+    def pair(self, student_feat, teacher_feat):
+        """The two sides the loss compares: ``(student, P(teacher))`` for an inverted projector,
+        ``(P(student), teacher)`` for a traditional one.
+
+        Returns:
+            tuple[Tensor, Tensor]: (student side, teacher side).
+        """
+        if self.maps_teacher:
+            return student_feat, self(teacher_feat)
+        return self(student_feat), teacher_feat
+
+    def exact_l2_split(self, loss):
+        """Whether ``loss(student, P(teacher))`` splits exactly into knowledge transfer + spectral
+        regularisation (:func:`mmcrosskd.analysis.decomposition.kd_decomposition`): an inverted, purely linear
+        projector (no bias, no norm) and a loss that declares the split (``FeatureL2Loss`` on raw or
+        per-position L2-normalised features: ``loss.splits_kt_sr``).
+
+        Args:
+            loss (nn.Module): the entry's loss.
+
+        Returns:
+            bool
+        """
+        linear = self.proj.bias is None and self.norm is None
+        return self.maps_teacher and linear and bool(getattr(loss, 'splits_kt_sr', False))
 
     def forward(self, x):
         if self.reduce is not None:
@@ -225,7 +264,6 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
             raise ValueError(f"projector='identity' needs equal channels: {s_desc} vs {t_desc}; "
                              "use 'inverted' or 'traditional'")
         return None
-    if direction == 'inverted':
-        return FeatureProjector(c_t, c_s, layout=s_layout, **kwargs)
-    return FeatureProjector(c_s, c_t, layout=s_layout, **kwargs)
+    c_in, c_out = (c_t, c_s) if _MAPPED_SIDE[direction] == 'teacher' else (c_s, c_t)
+    return FeatureProjector(c_in, c_out, layout=s_layout, direction=direction, **kwargs)
 
