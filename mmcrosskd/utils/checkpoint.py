@@ -195,6 +195,12 @@ def fit_teacher_state(model, obj, source, name='teacher', prefix=None, key_map=N
             f'teacher {name!r}: checkpoint {source!r} does not fit the teacher model: '
             + '; '.join(parts) + '. Check that the teacher config matches the checkpoint '
             '(or set `prefix=` to select a sub-model' + _key_map_hint(state, key_map) + ').')
+    bad = nonfinite_entries(state)
+    if bad:
+        raise RuntimeError(
+            f'teacher {name!r}: checkpoint {source!r} holds NaN/Inf values in {len(bad)} tensor(s) '
+            f'({_summarise(bad)}): a teacher with non-finite weights gives non-finite features. It was saved '
+            'from a diverged training (or is damaged): use an earlier checkpoint of the teacher')
     model.load_state_dict(state, strict=True)
     return state
 
