@@ -2,6 +2,7 @@
 import os.path as osp
 from collections import defaultdict
 
+import numpy as np
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import Hook
@@ -11,6 +12,8 @@ from ..analysis.decomposition import kd_decomposition, spectrum_stats, student_e
 from ..analysis.plot import plot_spectra
 from ..registry import HOOKS
 from ..utils.checkpoint import atomic_write_json
+
+_CHECKPOINT_KEY = 'projector_spectrum'
 
 
 @HOOKS.register_module()
@@ -31,6 +34,8 @@ class ProjectorSpectrumHook(Hook):
     At each checkpoint it draws ``<work_dir>/projector_spectrum.png``: each projector's singular
     values over training, so one can watch the projector drop teacher directions; the values themselves
     go to ``<work_dir>/projector_spectrum.json`` (``{entry: [[iteration, [singular values]], ...]}``).
+    The history is saved in the checkpoint (``projector_spectrum``, plain lists), so after ``--resume``
+    the file and the figure cover the whole run.
 
     Args:
         interval (int): iterations between two measurements. Default 50.
@@ -94,16 +99,30 @@ class ProjectorSpectrumHook(Hook):
         if not (self.history and is_main_process()):
             return
         # rewritten at every drawing: an interruption mid-write must not leave a file a sweep cannot read
-        atomic_write_json({name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
-                           for name, steps in self.history.items()},
-                          osp.join(runner.work_dir, 'projector_spectrum.json'))
+        atomic_write_json(self._recorded(), osp.join(runner.work_dir, 'projector_spectrum.json'))
         if self.plot:
             path = osp.join(runner.work_dir, 'projector_spectrum.png')
             plot_spectra(dict(self.history), path, title=f'projector spectra up to iter {runner.iter}')
             runner.logger.info(f'projector spectra drawn to {path}')
 
+    def _recorded(self):
+        """The history as ``{entry: [[iteration, [singular values]], ...]}`` (plain lists: JSON and
+        ``weights_only`` checkpoints take them)."""
+        return {name: [[step, [round(float(v), 6) for v in sv]] for step, sv in steps]
+                for name, steps in self.history.items()}
+
     def before_save_checkpoint(self, runner, checkpoint):
+        checkpoint[_CHECKPOINT_KEY] = self._recorded()
         self._draw(runner)
+
+    def after_load_checkpoint(self, runner, checkpoint):
+        """On ``--resume``, continue the saved history (a ``load_from`` run starts its own)."""
+        saved = checkpoint.get(_CHECKPOINT_KEY)
+        if not (saved and getattr(runner, '_resume', False)):
+            return
+        self.history = defaultdict(list)
+        for name, steps in saved.items():
+            self.history[name] = [(int(step), np.asarray(sv, dtype=np.float64)) for step, sv in steps]
 
     def after_train(self, runner):
         self._draw(runner)
