@@ -1,4 +1,14 @@
 """Plot projector singular-value spectra (matplotlib, imported only when drawing)."""
+import textwrap
+
+# characters of a panel title per line: a 5-inch panel holds about this many at font size 9
+_TITLE_WIDTH = 48
+
+
+def panel_title(name, count, first, last):
+    """A panel's title, wrapped so that it stays inside its 5-inch panel: the entry's name (on as many lines
+    as it needs), then its size and the iterations drawn."""
+    return '\n'.join(textwrap.wrap(name, _TITLE_WIDTH) + [f'{count} singular values, iters {first}..{last}'])
 
 
 def plot_spectra(histories, path, title='projector singular values'):
@@ -28,7 +38,7 @@ def plot_spectra(histories, path, title='projector singular values'):
             frac = i / max(1, len(hist) - 1)
             ax.semilogy(np.arange(1, len(sv) + 1), sv / max(sv[0], 1e-30), color=cmap(frac), lw=1.2,
                         label=f'iter {step}' if i in (0, len(hist) - 1) else None)
-        ax.set_title(f'{name} ({len(hist[-1][1])} singular values, iters {steps[0]}..{steps[-1]})', fontsize=9)
+        ax.set_title(panel_title(name, len(hist[-1][1]), steps[0], steps[-1]), fontsize=9)
         ax.set_xlabel('index')
         ax.set_ylabel('singular value / largest')
         ax.set_ylim(bottom=1e-4)
