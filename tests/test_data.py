@@ -8,6 +8,7 @@ import pytest
 
 import mmcrosskd  # noqa: F401
 from mmcrosskd.datasets import SCENE_CLASSES, FashionMNISTDataset, GarmentScenesDataset, prepare_fashion_mnist, read_idx
+from mmcrosskd.datasets.fashion_mnist import load_split
 
 
 @pytest.fixture(scope='module')
@@ -44,6 +45,32 @@ def test_deterministic_and_disjoint(source, tmp_path):
     _prepare(a, source)
     assert os.path.getmtime(a / 'cls/meta/train.txt') == mtime
     assert train_cls
+
+
+def test_splits_are_disjoint_by_content(source, tmp_path):
+    """No classification image is in both splits; each is the source image its file names, from its own
+    split; scene garments are drawn from the split of their scenes."""
+    import cv2
+    _prepare(tmp_path, source)
+    pools = {'train': load_split(source, 'train')[0], 'val': load_split(source, 'test')[0]}
+    content = {}
+    for split, pool in pools.items():
+        content[split] = set()
+        for line in (tmp_path / f'cls/meta/{split}.txt').read_text().split('\n'):
+            if not line:
+                continue
+            rel, label = line.split()
+            pixels = cv2.imread(str(tmp_path / 'cls' / split / rel), cv2.IMREAD_GRAYSCALE)
+            index = int(osp.splitext(osp.basename(rel))[0])
+            assert np.array_equal(pixels, pool[index]), f'{split} {rel} is not image {index} of its split'
+            content[split].add(pixels.tobytes())
+    assert len(content['train']) == 200 and len(content['val']) == 50
+    assert not content['train'] & content['val']
+    for split, source_split in (('train', 'train'), ('val', 'test')):
+        record = json.loads((tmp_path / f'scenes/{split}_sources.json').read_text())
+        assert record['split'] == source_split
+        used = [k for garments in record['garments'] for k in garments]
+        assert used and max(used) < len(pools[split])
 
 
 def test_datasets_shapes_and_labels(source, tmp_path):

@@ -123,3 +123,18 @@ def test_log_lp_is_registered_and_validates():
         FeatureLogLpLoss(p=0)
     with pytest.raises(ValueError, match="reduction must be 'mean' or 'sum'"):
         FeatureLogLpLoss(reduction='none')
+
+
+@pytest.mark.parametrize('cls,args', [
+    ('FeatureL2Loss', {}), ('FeatureL1Loss', {}), ('FeatureSmoothL1Loss', {}), ('FeatureCosineLoss', {}),
+    ('FeatureLogLpLoss', {}), ('AttentionTransferLoss', {}), ('SimilarityPreservingLoss', {}),
+    ('ChannelWiseDistillLoss', {}), ('RelationalKDLoss', {}), ('PKTLoss', {}), ('LogitKLLoss', {}), ('DISTLoss', {}),
+    ('SpectralTailLoss', dict(k=2)), ('RandomSubspaceLoss', dict(k=2))])
+def test_every_loss_refuses_a_bad_weight_however_built(cls, args):
+    import mmcrosskd.losses as losses
+    loss_cls = getattr(losses, cls)
+    for weight, error in ((-1, ValueError), (float('nan'), ValueError), (float('inf'), ValueError), ('1', TypeError),
+                          (True, TypeError)):
+        with pytest.raises(error, match=f'{cls}: loss_weight must be a'):
+            loss_cls(loss_weight=weight, **args)
+    assert loss_cls(loss_weight=0.5, **args).loss_weight == 0.5 and loss_cls(loss_weight=0, **args).loss_weight == 0
