@@ -3,6 +3,7 @@ import json
 import os.path as osp
 import sys
 
+import numpy as np
 import pytest
 
 import mmcrosskd  # noqa: F401
@@ -55,6 +56,62 @@ def test_hook_logs_scalars_and_draws_png(tiny_seg, tmp_path):
     assert osp.isfile(out)
     proc = run_tool('analyze_projector', osp.join(DATA, 'seg_kd_tiny.py'), check=False)
     assert proc.returncode != 0
+
+    # the logged split is of the logged loss: kd_total = loss_kd_cls_c4 / its weight (1.0), at step 1 (the
+    # logger's window holds that step alone)
+    first = {}
+    for x in read_scalars(work):
+        if x.get('step') == 1:
+            first.update(x)
+    assert first['spectrum/cls_c4/kd_total'] == pytest.approx(first['loss_kd_cls_c4'] / 1.0, rel=1e-3)
+
+    # --resume continues the history: the file (and the figure) cover the whole run, not the steps since
+    run_tool('train', osp.join(DATA, 'seg_kd_spectrum_tiny.py'), '--work-dir', work, '--resume', '--cfg-options',
+             *seg_data_options(tiny_seg), 'default_hooks.checkpoint.interval=1', 'train_cfg.max_iters=3')
+    with open(osp.join(work, 'projector_spectrum.json')) as f:
+        resumed = json.load(f)
+    assert [step for step, _ in resumed['cls_c4']] == [1, 2, 3]
+    assert resumed['cls_c4'][:2] == recorded['cls_c4']
+
+
+def _tail_by_hand(feature, k):
+    """sum of the eigenvalues of Z^T Z past the k-th, over the rows of Z (float64, numpy)."""
+    z = feature.permute(0, 2, 3, 1).reshape(-1, feature.shape[1]).double().numpy()
+    eig = np.sort(np.linalg.eigvalsh(z.T @ z))[::-1]
+    return eig[k:].sum() / z.shape[0]
+
+
+def test_teacher_free_loss_value_in_a_training_run(tiny_cls, tmp_path):
+    """loss_kd_tail at the first training step is 0.1 x the student's layer1 energy outside its top 8 directions,
+    computed by hand from the batch the Runner trains on."""
+    from mmengine.hooks import Hook
+
+    from mmcrosskd.runner_utils import build_runner, load_config
+
+    class Probe(Hook):
+        """Keeps the student's layer1 output of the first training forward, and that step's logged loss."""
+
+        def before_train_iter(self, runner, batch_idx, data_batch=None):
+            if runner.iter == 0:
+                layer = runner.model.student.backbone.layer1
+                self.handle = layer.register_forward_hook(lambda m, i, out: setattr(self, 'feature', out.detach()))
+
+        def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+            if runner.iter == 0:
+                self.handle.remove()
+                self.expected = 0.1 * _tail_by_hand(self.feature, k=8)
+                self.got = float(outputs['loss_kd_tail'])
+
+    options = dict(o.split('=', 1) for o in cls_data_options(tiny_cls))
+    options.update({'model.distill.0.student': 'backbone.layer1', 'train_cfg.max_iters': 1,
+                    'train_cfg.val_interval': 100, 'default_hooks.checkpoint.interval': 100})
+    cfg = load_config(osp.join(DATA, 'cls_teacher_free_tiny.py'), options, work_dir=str(tmp_path / 'tf_value'))
+    runner = build_runner(cfg)
+    probe = Probe()
+    runner.register_hook(probe)
+    runner.train()
+    assert probe.expected > 1e-3  # the tail is not empty: a loss returning 0 fails below
+    assert probe.got == pytest.approx(probe.expected, rel=1e-3)
 
 
 def test_teacher_free_classifier_trains(tiny_cls, tmp_path):
