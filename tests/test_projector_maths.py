@@ -36,3 +36,12 @@ def test_layernorm_on_maps_normalises_each_position_over_channels():
     out = p(x)
     assert out.shape == (2, 6, 3, 5)
     assert torch.allclose(out, expected, atol=1e-5)
+
+
+def test_spectrum_panel_titles_fit_their_panel():
+    """Long run names are wrapped: side-by-side panels' titles must not run into each other."""
+    from mmcrosskd.analysis.plot import panel_title
+    title = panel_title('inv_cls_logl4_w002 seed 2 (27.25 mIoU) with a longer setting name', 128, 1, 2000)
+    lines = title.split('\n')
+    assert len(lines) == 3 and all(len(line) <= 48 for line in lines)
+    assert lines[-1] == '128 singular values, iters 1..2000'
