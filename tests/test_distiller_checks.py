@@ -154,11 +154,12 @@ def test_entries_are_validated(distill, teachers, error, match):
 
 
 def test_dict_teacher_tap_equals_the_string_form():
-    a = one_teacher([_entry(teacher=dict(name='cls', path='backbone.layer3'))])
-    b = one_teacher([_entry(teacher='cls:backbone.layer3')])
-    assert a.teachers['cls'].taps.specs[0].path == 'backbone.layer3'
+    teachers = dict(cls=dict(CLS), other=dict(CLS, seed=7))  # two teachers: the dict must name its own
+    a = build(teachers=teachers, distill=[_entry(teacher=dict(name='other', path='backbone.layer3'))])
+    b = build(teachers=teachers, distill=[_entry(teacher='other:backbone.layer3')])
+    assert list(a.teachers) == ['other'] and a.teachers['other'].taps.specs[0].path == 'backbone.layer3'
     x = torch.randn(1, 3, 64, 64)
-    assert torch.equal(a.teacher_features(x)['cls'][0], b.teacher_features(x)['cls'][0])
+    assert torch.equal(a.teacher_features(x)['other'][0], b.teacher_features(x)['other'][0])
     assert a.entries['kd'].projector.matrix.shape == (512, 256)
 
 
