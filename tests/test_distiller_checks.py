@@ -265,3 +265,20 @@ def test_teacher_checkpoint_with_nan_is_refused_naming_the_tensor(tmp_path):
             _scope_='mmpretrain', type='ImageClassifier', backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
             neck=dict(type='GlobalAveragePooling'), head=dict(type='LinearClsHead', num_classes=4, in_channels=512)),
             checkpoint=path)
+
+
+@pytest.mark.parametrize('change,match', [
+    (lambda s: s.pop('head.fc.bias'), r'does not fit the teacher model: 1 missing keys \(head.fc.bias\)\. Check'),
+    (lambda s: s.update({'head.extra': torch.zeros(1)}), r'does not fit the teacher model: 1 unexpected keys '
+                                                            r'\(head.extra\)\. Check')])
+def test_teacher_checkpoint_keys_are_checked_one_by_one(tmp_path, change, match):
+    """Strict loading names a missing or an unexpected key on its own (not only alongside a shape error)."""
+    state = _cls_teacher().model.state_dict()
+    change(state)
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': state}, path)
+    with pytest.raises(RuntimeError, match=match):
+        FrozenTeacher('t', config=dict(
+            _scope_='mmpretrain', type='ImageClassifier', backbone=dict(type='ResNet', depth=18, out_indices=(3, )),
+            neck=dict(type='GlobalAveragePooling'), head=dict(type='LinearClsHead', num_classes=4, in_channels=512)),
+            checkpoint=path)
