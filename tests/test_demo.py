@@ -83,7 +83,7 @@ def test_short_demo_with_the_fashion_mnist_teacher(tmp_path):
     out = proc.stdout
     assert re.search(r'\| teacher ResNet-18 \| classification \| top-1 [\d.]+ \|', out), out[-3000:]
     assert re.search(r'\| student FCN-R18, inverted projector from the classifier \| segmentation \| mIoU [\d.]+ \|', out)
-    assert 'teacher check' not in out
+    assert 'teacher check:' not in out
     assert (tmp_path / 'work' / 'student_kd_fmnist' / 'student_last.pth').is_file()
     # a second run reuses the teacher
     proc = run_tool('demo', '--teacher', 'fmnist', '--work-dir', tmp_path / 'work', '--data', tmp_path / 'data',
