@@ -41,17 +41,19 @@ setup(
     # The configs travel inside the package (copied into a built wheel), for `mmcrosskd::` paths.
     package_data={'mmcrosskd': ['.mim/model-index.yml', '.mim/configs/**/*.py']},
     python_requires='>=3.8',
-    # Ranges a user can live with; requirements/pinned.txt records the stack we test on.
+    # The tested ranges: their lower ends are the OpenMMLab reference stack (requirements/pinned-reference.txt),
+    # their upper ends the main stack (requirements/pinned.txt); `import mmcrosskd` refuses a stack outside them
+    # (mmcrosskd/compat/stack_check.py). No torch or mmcv is pulled in when the environment already has one.
     install_requires=[
-        'torch>=1.13',
-        'mmengine>=0.8,<1.0',
-        'numpy',
+        'torch>=2.1',
+        'mmengine>=0.10,<1.0',
+        'numpy>=1.26',
     ],
     extras_require={
-        'seg': ['mmsegmentation>=1.0,<2.0', 'mmcv>=2.0.0rc4,<2.2.0', 'ftfy', 'regex'],
-        'cls': ['mmpretrain>=1.0,<2.0', 'mmcv>=2.0.0,<2.4.0', 'torchvision'],
+        'seg': ['mmsegmentation>=1.2.2,<2.0', 'mmcv>=2.1.0,<2.2.0', 'ftfy', 'regex'],
+        'cls': ['mmpretrain>=1.2.0,<2.0', 'mmcv>=2.1.0,<2.2.0', 'torchvision>=0.16'],
         # mmdet detectors as teachers; mmdet 3.3.0 accepts mmcv <2.2.0 (so does mmseg 1.2.2).
-        'mmdet': ['mmdet==3.3.0', 'mmcv>=2.0.0rc4,<2.2.0', 'pycocotools', 'shapely', 'terminaltables', 'scipy'],
+        'mmdet': ['mmdet==3.3.0', 'mmcv>=2.1.0,<2.2.0', 'pycocotools', 'shapely', 'terminaltables', 'scipy'],
         'plot': ['matplotlib'],
         'tests': ['pytest'],
     },

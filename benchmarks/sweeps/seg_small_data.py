@@ -20,8 +20,10 @@ TRAIN_SCENES = 50
 # classifier teacher through either projector (does the inverted-over-traditional win of the random
 # teacher, 5 of 5 seeds, carry over to a teacher of another task?).
 # Then the random teacher at 4x the weight, through either projector.
+# Issue #27: then the ImageNet MobileNetV2 teacher through either projector, and its architecture randomly
+# initialised.
 NAMES = ['no_distillation', 'inv_random', 'trad_random', 'teacher_free', 'inv_cls', 'trad_cls', 'inv_random_w200',
-         'trad_random_w200']
+         'trad_random_w200', 'inv_in1k', 'trad_in1k', 'inv_random_mnv2']
 
 prepare = converged.prepare
 title = f'Over-fitting segmentation student (FCN-R18 w16, the first {TRAIN_SCENES} garment scenes): the paper\'s claims'

@@ -158,10 +158,15 @@ def plan_mmcv(env, torch_cuda):
     hw = detect_gpus(env)
     nvcc, nvcc_version, cuda_home = find_nvcc(env)
     hidden = {'FORCE_CUDA': '0', 'CUDA_VISIBLE_DEVICES': ''}
-    if env.get('MMCROSSKD_DEVICE', 'auto').strip().lower() == 'cpu' or not torch_cuda:
+    if not torch_cuda:
         # A CPU torch: mmcv's ops are CPU ops whatever the machine has. Nothing to warn about.
         return dict(cuda=False, build_env=hidden, warning='',
                     line='[install] mmcv: CPU ops (torch is a CPU build)')
+    if env.get('MMCROSSKD_DEVICE', 'auto').strip().lower() == 'cpu':
+        # A CUDA torch on a machine planned as CPU (e.g. the reference stack's PyPI torch without a driver).
+        return dict(cuda=False, build_env=hidden, warning='',
+                    line=f'[install] mmcv: CPU ops (torch is a CUDA {torch_cuda} build; this machine is planned '
+                         'as CPU)')
     reason = None
     if nvcc is None:
         reason = f"no nvcc found (PATH, $CUDA_HOME/bin, /usr/local/cuda/bin); torch's CUDA is {torch_cuda}"

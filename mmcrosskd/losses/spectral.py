@@ -171,15 +171,15 @@ class RandomSubspaceLoss(nn.Module):
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         key = prefix + 'basis'
-        if key in state_dict:
-            self.basis = torch.empty_like(state_dict[key])
+        if key in state_dict:  # resize to the saved basis, on this module's device (a GPU model loads CPU files)
+            self.basis = self.basis.new_empty(state_dict[key].shape)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, student):
         z = flatten_features(student)
         with torch.autocast(z.device.type, enabled=False):
             z = z.float() if z.dtype != torch.float64 else z
-            v = self._basis(z.shape[1], z.device).to(z.dtype)
+            v = self._basis(z.shape[1], z.device).to(device=z.device, dtype=z.dtype)
             total = (z * z).sum()
             kept = ((z @ v) ** 2).sum()
             tail = (total - kept).clamp_min(0)
