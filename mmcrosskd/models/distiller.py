@@ -27,11 +27,12 @@ from mmengine.model import BaseModel
 from ..registry import MODELS
 from ..utils.config import build_model_from_spec, load_model_spec
 from .channels import input_channels
-from .projectors import DIRECTIONS, align_to_student, build_projector
+from .projectors import DIRECTIONS, VECTOR_MODES, align_to_student, build_projector
+from .students import check_student
 from .taps import TapSet
 from .teacher import FrozenTeacher, check_teacher_options
 
-_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'same_task'}
+_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'vector', 'same_task'}
 _ALIGN_MODES = ('interpolate', 'pool')
 
 
@@ -99,11 +100,13 @@ class DistillEntry(nn.Module):
         projector (nn.Module, optional): the projector (None for identity / teacher-free).
         align (str): how the teacher's feature is brought to the student's size
             (see :func:`align_to_student`).
+        vector (str): how a vector (B, C) meets a map or tokens: ``'pool'`` or ``'broadcast'``
+            (see :func:`align_to_student`).
     """
 
-    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate'):
+    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate', vector='pool'):
         super().__init__()
-        self.name, self.direction, self.align = name, direction, align
+        self.name, self.direction, self.align, self.vector = name, direction, align, vector
         self.loss = loss
         self.projector = projector
 
@@ -122,7 +125,8 @@ class DistillEntry(nn.Module):
             student_feat = full_precision(student_feat)
             if teacher_feat is None:
                 return self.loss(student_feat)
-            teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align)
+            teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align,
+                                                          self.vector)
             if keep is not None:
                 keep[self.name] = (student_feat.detach(), teacher_feat.detach())
             if self.direction == 'inverted':
@@ -146,7 +150,8 @@ class CrossTaskDistiller(BaseModel):
             when there is one teacher; omit it for a teacher-free loss); ``projector``
             (``'inverted'`` (default with a teacher), ``'traditional'``, ``'identity'``, or a dict with
             ``direction`` and :class:`FeatureProjector` options); ``loss`` (a registered loss config);
-            ``align`` (``'interpolate'`` (default) or ``'pool'``).
+            ``align`` (``'interpolate'`` (default) or ``'pool'``); ``vector`` (``'pool'`` (default) or
+            ``'broadcast'``: how a pooled classifier's (B, C) vector meets a map or tokens).
         projector (str | dict): the projector of entries that do not set their own. Default
             ``'inverted'``; ``model.projector='traditional'`` switches a whole config.
         dry_run_size (tuple[int, int]): image size of the build-time dry run that infers channel
@@ -188,6 +193,7 @@ class CrossTaskDistiller(BaseModel):
         if scope is not None:
             student_cfg['_scope_'] = scope
         self.student, self.student_scope = build_model_from_spec(student_cfg)
+        check_student(self.student)
         self.data_preprocessor = self.student.data_preprocessor
         teachers, distill = _checked_containers(teachers, distill)
         if not distill:
@@ -241,6 +247,8 @@ class CrossTaskDistiller(BaseModel):
             _check_loss_weight(name, e['loss'])
             if e.get('align', 'interpolate') not in _ALIGN_MODES:
                 raise ValueError(f"distill entry {name!r}: align must be one of {_ALIGN_MODES}, got {e['align']!r}")
+            if e.get('vector', VECTOR_MODES[0]) not in VECTOR_MODES:
+                raise ValueError(f"distill entry {name!r}: vector must be one of {VECTOR_MODES}, got {e['vector']!r}")
             teacher_name = teacher_tap = None
             if e.get('teacher') is not None:
                 teacher_name, teacher_tap = self._split_teacher_tap(name, e['teacher'], teachers)
@@ -253,6 +261,7 @@ class CrossTaskDistiller(BaseModel):
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
                                       t_index=t_index, projector=e.get('projector', default_projector),
                                       loss=e['loss'], align=e.get('align', 'interpolate'),
+                                      vector=e.get('vector', VECTOR_MODES[0]),
                                       same_task=bool(e.get('same_task', False))))
 
     @staticmethod
@@ -311,8 +320,8 @@ class CrossTaskDistiller(BaseModel):
                 self._check_same_task(e, type(loss).__name__, direction, s_feat, t_feat)
             names = (f"student tap {self.student_taps.specs[i]!r}",
                      f"teacher {e['teacher']!r} tap {self.teachers[e['teacher']].taps.specs[e['t_index']]!r}")
-            projector = build_projector(direction, s_feat, t_feat, names=names, **proj_opts)
-            entry = DistillEntry(e['name'], loss, direction, projector, e['align'])
+            projector = build_projector(direction, s_feat, t_feat, names=names, vector=e['vector'], **proj_opts)
+            entry = DistillEntry(e['name'], loss, direction, projector, e['align'], e['vector'])
             try:  # validate the pairing now, not at the first training step
                 entry(s_feat, t_feat)
             except Exception as exc:
