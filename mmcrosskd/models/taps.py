@@ -169,7 +169,7 @@ def nested_items(value, prefix=''):
     if not isinstance(value, (tuple, list)):
         return items
     for i, v in enumerate(value):
-        layout = layout_of(v)
+        layout = 'attention' if is_attention('', None, v) else layout_of(v)
         if layout is None:
             continue
         items.append((f'{prefix}[{i}]', layout, tuple(v.shape) if torch.is_tensor(v) else None))
