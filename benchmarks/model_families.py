@@ -123,7 +123,8 @@ def user_tap(rows):
         return 'backbone[-1]', None
     tap = 'backbone[-1]' + pick['tap'][len(f'backbone[{count - 1}]'):]
     shapes = ', '.join(f"{r['tap'][len(f'backbone[{count - 1}]'):]} {r['layout']} {r['shape']}" for r in inner)
-    return tap, f'nested: `backbone[-1]` is a {last["layout"]} ({shapes}); the first map in it'
+    first = 'the first map in it' if pick['layout'] == 'map' else 'its first tensor (no map in it)'
+    return tap, f'nested: `backbone[-1]` is a {last["layout"]} ({shapes}); {first}'
 
 
 def deepest_map(rows, layout='map'):
@@ -473,7 +474,10 @@ def write_report(results, path, cmd, not_run=()):
              '  cores, `nice -n 10`, while other jobs ran: compare families with care; a timeout there is not a failure',
              '  of the model, and is tried again by the next run).',
              '* `tests/test_model_families.py` runs a fixed sample on every test run: ResNeXt, MobileNetV2, DeiT, Swin',
-             '  (224 px), ConvNeXt (mmpretrain), SegFormer, DeepLabV3+, BiSeNetV2 (mmseg), both roles each.', '',
+             '  (224 px), ConvNeXt (mmpretrain), SegFormer, DeepLabV3+, BiSeNetV2 (mmseg), both roles each; and one of',
+             '  each layout pair at the user\'s tap: the pooled DeiT classifier (B, C) into the FCN student through both',
+             '  projectors, MLP-Mixer\'s channel-first tokens (B, C, N), Conformer\'s nested `backbone[-1][0]`, and a',
+             '  headless DINOv2 student, refused.', '',
              'Summary:', *summary] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
                                       if not_run else []) + open_notes + ['',
              '| family | config | as teacher | as student | seconds |', '|---|---|---|---|---|', *rows]

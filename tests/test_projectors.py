@@ -173,6 +173,8 @@ def test_vector_against_a_map_exact_values():
     assert DistillEntry('kd', mse, 'identity').forward(s, t).item() == pytest.approx(3.125)
     # broadcast: channel 0 (0 + 1 + 4 + 9), channel 1 (9 + 9 + 9 + 1), over 8 elements
     assert DistillEntry('kd', mse, 'identity', vector='broadcast').forward(s, t).item() == pytest.approx(42 / 8)
+    # broadcast = pooled + the map's mean spatial variance: (var(1, 2, 3, 4) + var(0, 0, 0, 4)) / 2 = (1.25 + 3) / 2
+    assert 42 / 8 == pytest.approx(3.125 + (1.25 + 3) / 2)
     # an inverted projector on the vector, then the comparison: W t against the pooled map
     proj = build_projector('inverted', s, t)
     assert isinstance(proj.proj, torch.nn.Linear)

@@ -44,6 +44,15 @@ def _class_names(module):
     return {c.__name__ for c in type(module).__mro__}
 
 
+def declared_layout(module):
+    """The layout of ``module``'s 3-D outputs as the module itself declares it (its ``feature_layout``
+    attribute) or its class is known to give (:data:`CHANNEL_FIRST`), else None."""
+    declared = getattr(module, 'feature_layout', None)
+    if declared is not None:
+        return checked_layout(declared, f'{type(module).__name__}.feature_layout')
+    return 'bcn' if _class_names(module) & set(CHANNEL_FIRST) else None
+
+
 def model_layout(model, path):
     """The layout of a 3-D output of ``model``'s module at ``path`` as the model declares it, or None.
 
@@ -58,12 +67,10 @@ def model_layout(model, path):
     module = modules.get(path)
     if module is None:
         return None
-    declared = getattr(module, 'feature_layout', None)
+    declared = declared_layout(module)
     if declared is not None:
-        return checked_layout(declared, f'{type(module).__name__}.feature_layout')
+        return declared
     names = _class_names(module)
-    if names & set(CHANNEL_FIRST):
-        return 'bcn'
     if isinstance(module, (nn.Linear, nn.LayerNorm)) or names & set(TOKEN_FIRST):
         return 'tokens'
     # a module inside a ViT (a block, an MLP): its 3-D tensors are tokens

@@ -20,7 +20,7 @@ import re
 
 import torch
 
-from .layouts import checked_layout, model_layout, resolve_layout, to_canonical
+from .layouts import checked_layout, declared_layout, model_layout, resolve_layout, to_canonical
 
 _SPEC = re.compile(r'^(?P<path>[^\[\]]*?)(?P<indices>(\[-?\d+\])*)$')
 _SPEC_KEYS = ('tap', 'path', 'io', 'index', 'layout')
@@ -232,15 +232,23 @@ def tappable_outputs(model, run, owner='model'):
 
 
 def _describe(output, path='', module=None):
-    """(layout, shape, nested items) of a module output, without keeping the tensors."""
+    """(layout, shape, nested items) of a module output, without keeping the tensors; 3-d tensors of a
+    module that declares them channel-first are ``'bcn'``."""
     layout = layout_of(output)
+    bcn = module is not None and declared_layout(module) == 'bcn'
     if torch.is_tensor(output):
         if is_attention(path, module, output):
             layout = 'attention'
+        elif bcn and output.dim() == 3:
+            layout = 'bcn'
         return layout, tuple(output.shape), []
     if layout is None:
         return None, None, []
-    return layout, None, nested_items(output)
+    items = nested_items(output)
+    if bcn:
+        items = [(suffix, 'bcn' if shape is not None and len(shape) == 3 else lay, shape)
+                 for suffix, lay, shape in items]
+    return layout, None, items
 
 
 def _shape_of(value):
