@@ -313,6 +313,7 @@ def check_family(config, size=64, retry_size=224):
             except Exception as exc:  # noqa: BLE001 - recorded in the table
                 result[role] = dict(ok=False, size=s, error=f'{type(exc).__name__}: {_short(exc)}')
     result['seconds'] = round(time.time() - t0, 1)
+    result['tap_rule'] = 'user'  # tapped as a user would (rows of older sweeps lack this)
     return result
 
 
@@ -370,12 +371,12 @@ def run_one(family, config, size, retry_size, timeout):
                               env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         return dict(family=family, config=config, seconds=round(time.time() - t0, 1),
-                    timeout=f'no result within {timeout} s')
+                    timeout=f'no result within {timeout} s', tap_rule='user')
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
     if not lines:
         tail = ' '.join(proc.stderr.strip().splitlines()[-3:])
         return dict(family=family, config=config, seconds=round(time.time() - t0, 1),
-                    crash=f'worker exited with {proc.returncode}: {tail[-400:]}')
+                    crash=f'worker exited with {proc.returncode}: {tail[-400:]}', tap_rule='user')
     out = json.loads(lines[-1][len('RESULT '):])
     out.update(family=family, wall_seconds=round(time.time() - t0, 1))
     return out
@@ -444,7 +445,8 @@ def write_report(results, path, cmd, not_run=()):
             if status == 'FAIL':
                 failing.add(r['family'])
             cells.append(f'{status} - {detail}'.replace('|', '/').replace('\n', ' '))
-        rows.append(f"| {r['family']} | `{r['config'].split('::')[-1]}` | {cells[0]} | {cells[1]} | "
+        old = '' if r.get('tap_rule') == 'user' else ' (earlier sweep: deepest map)'
+        rows.append(f"| {r['family']}{old} | `{r['config'].split('::')[-1]}` | {cells[0]} | {cells[1]} | "
                     f"{r.get('seconds', '')} |")
     for family, config in not_run:
         rows.append(f"| {family} | `{config.split('::')[-1]}` | not run yet | not run yet | |")
@@ -478,7 +480,11 @@ def write_report(results, path, cmd, not_run=()):
              '  each layout pair at the user\'s tap: the pooled DeiT classifier (B, C) into the FCN student through both',
              '  projectors, MLP-Mixer\'s channel-first tokens (B, C, N), Conformer\'s nested `backbone[-1][0]`, and a',
              '  headless DINOv2 student, refused.', '',
-             'Summary:', *summary] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
+             'Summary:', *summary,
+             f"- tapped as a user would (`backbone[-1]` / `backbone`): {sum(r.get('tap_rule') == 'user' for r in results)}"
+             f' of {len(results)} families; the rows marked *(earlier sweep: deepest map)* are results of the sweep',
+             '  before that rule, not re-run since; they tapped the deepest backbone feature map, for each of them a',
+             '  `backbone[i]` (usually the last stage, i.e. `backbone[-1]`)'] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
                                       if not_run else []) + open_notes + ['',
              '| family | config | as teacher | as student | seconds |', '|---|---|---|---|---|', *rows]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
