@@ -27,7 +27,7 @@ _RANK = dict(map=4, tokens=3, bcn=3, vector=2)
 # EfficientFormer's last (attention) stage returns (B, C, N).
 CHANNEL_FIRST = ('MlpMixer', 'EfficientFormer')
 # Classes (or their bases) whose 3-D outputs, and those of every module inside them, are (B, N, C).
-TOKEN_FIRST = ('VisionTransformer', 'TransformerEncoderLayer', 'MultiheadAttention')
+TOKEN_FIRST = ('VisionTransformer', 'TransformerEncoderLayer')
 
 
 def checked_layout(layout, where='tap'):
