@@ -74,12 +74,16 @@ def test_report_counts_and_reasons(tmp_path):
              student=dict(ok=False, size=224, error='ValueError: boom')),
         dict(family='mmseg/d', config='mmseg::d/d.py', seconds=300, timeout='no result within 300 s'),
     ]
+    for r in results[1:]:
+        r['tap_rule'] = 'user'  # tapped as a user would; mmseg/a is a row of an earlier sweep
     out = tmp_path / 'families.md'
     mf.write_report(results, str(out), 'CMD')
     text = out.read_text()
     assert '- as teacher: ok: 2, outside: 1, n/a: 0, FAIL: 0, timeout: 1' in text
     assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 1, timeout: 1' in text
     assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
+    assert '| mmseg/a (earlier sweep: deepest map) | `a/a.py` | ok' in text
+    assert '- tapped as a user would (`backbone[-1]` / `backbone`): 3 of 4 families' in text
     row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
     assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
 
