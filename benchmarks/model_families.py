@@ -465,7 +465,7 @@ def write_report(results, path, cmd, not_run=()):
              f'  mmpretrain ResNet-18 teacher (`{FIXED_TEACHER_TAP}`).',
              '* the family model is tapped where a user starts: its backbone\'s last output, `backbone[-1]` (`backbone`',
              '  when it returns one tensor), whatever its layout (a map, tokens, channel-first tokens, or the pooled',
-             '  (B, C) vector of a classifier backbone, compared with the student\'s map pooled to a vector). Where a',
+             '  (B, C) vector of a classifier backbone, met with a map as the distill entry\'s `vector` default says). Where a',
              '  family is tapped elsewhere, the cell says which tap and why (a nested last output; no `backbone`).',
              '* `ok` - built, ran one step, finite loss with a distillation term; `outside: ...` - failed for a reason',
              '  outside mmcrosskd (the error says which); `n/a` - the model cannot be a student, and the distiller refuses it',

@@ -137,18 +137,22 @@ def test_native_size_reads_the_backbones_img_size():
 # -- every layout pair with the user's tap (issue 26) ------------------------------------------------------------
 @pytest.mark.parametrize('projector', ['inverted', 'traditional'])
 def test_a_pooled_vit_classifier_teacher_into_the_fcn_student(projector):
-    """DeiT's classifier backbone returns its class token, a (B, 192) vector, at `backbone[-1]`: the quick-start
-    student's (B, 512, 8, 8) map is pooled to a vector and a linear projector maps between the two."""
+    """DeiT's classifier backbone returns its class token, a (B, 192) vector, at `backbone[-1]`: by default it is
+    repeated over the quick-start student's (B, 512, 8, 8) map and a 1x1 convolution maps between the two;
+    with vector='pool' the map is pooled to a vector and a linear layer maps between the two."""
     from mmcrosskd.models import CrossTaskDistiller
     spec, scope = mf._model_spec(SAMPLE['deit'])
     assert mf.find_tap(spec, scope, 64) == 'backbone[-1]'
+    vector = dict(inverted={}, traditional=dict(vector='pool'))[projector]
     model = CrossTaskDistiller(
         student=mf.FIXED_STUDENT, teachers=dict(t=dict(config=SAMPLE['deit'], seed=0)), max_kd_ratio=None,
         distill=[dict(name='kd', student='backbone[-1]', teacher='t:backbone[-1]', projector=projector,
-                      loss=dict(type='FeatureL2Loss', normalize='l2'))])
+                      loss=dict(type='FeatureL2Loss', normalize='l2'), **vector)])
     proj = model.entries['kd'].projector.proj
-    assert isinstance(proj, torch.nn.Linear)
-    assert tuple(proj.weight.shape) == ((512, 192) if projector == 'inverted' else (192, 512))
+    if projector == 'inverted':  # broadcast
+        assert isinstance(proj, torch.nn.Conv2d) and tuple(proj.weight.shape) == (512, 192, 1, 1)
+    else:  # pooled
+        assert isinstance(proj, torch.nn.Linear) and tuple(proj.weight.shape) == (192, 512)
     assert model.teachers['t'].taps.layouts == ['vector'] and model.student_taps.layouts == ['map']
     log = _one_step(model)
     assert log['loss_kd_kd'] > 0

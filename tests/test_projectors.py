@@ -85,9 +85,9 @@ def test_token_teacher_folded_into_the_student_map():
 
 def test_vector_against_a_map_uses_the_mean_position():
     t, s = torch.randn(2, 3, 4, 4), torch.randn(2, 5)
-    a_t, a_s = align_to_student(t, s)
+    a_t, a_s = align_to_student(t, s, vector='pool')
     assert torch.allclose(a_t, t.mean((2, 3))) and a_s is s
-    a_t, a_s = align_to_student(s, t)
+    a_t, a_s = align_to_student(s, t, vector='pool')
     assert torch.allclose(a_s, t.mean((2, 3))) and a_t is s
 
 
@@ -161,26 +161,35 @@ def test_vector_against_a_map_exact_values():
     from mmcrosskd.models.distiller import DistillEntry
     s = torch.tensor([[[[1., 2.], [3., 4.]], [[0., 0.], [0., 4.]]]])   # (1, 2, 2, 2); means 2.5 and 1.0
     t = torch.tensor([[1., 3.]])                                        # (1, 2)
-    a_t, a_s = align_to_student(t, s)
+    a_t, a_s = align_to_student(t, s, vector='pool')
     assert a_s.tolist() == [[2.5, 1.0]] and a_t.tolist() == [[1., 3.]]
-    b_t, b_s = align_to_student(t, s, vector='broadcast')
+    b_t, b_s = align_to_student(t, s)  # broadcast, the default
+    assert torch.equal(b_t, align_to_student(t, s, vector='broadcast')[0])
     assert b_s is s and b_t.tolist() == [[[[1., 1.], [1., 1.]], [[3., 3.], [3., 3.]]]]
     # the student is the vector: the same two readings, the other way round
     c_t, c_s = align_to_student(s, t, vector='broadcast')
     assert c_t is s and c_s.tolist() == b_t.tolist()
     mse = FeatureL2Loss()  # mean over all elements
     # pooled: ((2.5 - 1)^2 + (1 - 3)^2) / 2 = (2.25 + 4) / 2
-    assert DistillEntry('kd', mse, 'identity').forward(s, t).item() == pytest.approx(3.125)
-    # broadcast: channel 0 (0 + 1 + 4 + 9), channel 1 (9 + 9 + 9 + 1), over 8 elements
-    assert DistillEntry('kd', mse, 'identity', vector='broadcast').forward(s, t).item() == pytest.approx(42 / 8)
+    assert DistillEntry('kd', mse, 'identity', vector='pool').forward(s, t).item() == pytest.approx(3.125)
+    # broadcast (the default): channel 0 (0 + 1 + 4 + 9), channel 1 (9 + 9 + 9 + 1), over 8 elements
+    assert DistillEntry('kd', mse, 'identity').forward(s, t).item() == pytest.approx(42 / 8)
     # broadcast = pooled + the map's mean spatial variance: (var(1, 2, 3, 4) + var(0, 0, 0, 4)) / 2 = (1.25 + 3) / 2
     assert 42 / 8 == pytest.approx(3.125 + (1.25 + 3) / 2)
     # an inverted projector on the vector, then the comparison: W t against the pooled map
-    proj = build_projector('inverted', s, t)
+    proj = build_projector('inverted', s, t, vector='pool')
     assert isinstance(proj.proj, torch.nn.Linear)
     with torch.no_grad():
         proj.proj.weight.copy_(torch.tensor([[1., 0.], [0., 0.5]]))  # W t = (1, 1.5)
     # ((2.5 - 1)^2 + (1 - 1.5)^2) / 2
-    assert DistillEntry('kd', mse, 'inverted', proj).forward(s, t).item() == pytest.approx((2.25 + 0.25) / 2)
+    entry = DistillEntry('kd', mse, 'inverted', proj, vector='pool')
+    assert entry.forward(s, t).item() == pytest.approx((2.25 + 0.25) / 2)
+    # broadcast: a 1x1 convolution W, the projected vector repeated at every position
+    conv = build_projector('inverted', s, t)
+    assert isinstance(conv.proj, torch.nn.Conv2d)
+    with torch.no_grad():
+        conv.proj.weight.copy_(torch.tensor([[1., 0.], [0., 0.5]])[:, :, None, None])
+    # channel 1 against 1.5: (2.25 + 2.25 + 2.25 + 6.25); channel 0 against 1: 14
+    assert DistillEntry('kd', mse, 'inverted', conv).forward(s, t).item() == pytest.approx((14 + 13) / 8)
     with pytest.raises(ValueError, match="vector must be one of"):
         align_to_student(t, s, vector='repeat')

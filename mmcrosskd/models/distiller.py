@@ -27,7 +27,7 @@ from mmengine.model import BaseModel
 from ..registry import MODELS
 from ..utils.config import build_model_from_spec, load_model_spec
 from .channels import input_channels
-from .projectors import DIRECTIONS, VECTOR_MODES, align_to_student, build_projector
+from .projectors import DEFAULT_VECTOR, DIRECTIONS, VECTOR_MODES, align_to_student, build_projector
 from .students import check_student
 from .taps import TapSet
 from .teacher import FrozenTeacher, check_teacher_options
@@ -100,11 +100,12 @@ class DistillEntry(nn.Module):
         projector (nn.Module, optional): the projector (None for identity / teacher-free).
         align (str): how the teacher's feature is brought to the student's size
             (see :func:`align_to_student`).
-        vector (str): how a vector (B, C) meets a map or tokens: ``'pool'`` or ``'broadcast'``
+        vector (str): how a vector (B, C) meets a map or tokens: ``'broadcast'`` (default) or ``'pool'``
             (see :func:`align_to_student`).
     """
 
-    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate', vector='pool'):
+    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate',
+                 vector=DEFAULT_VECTOR):
         super().__init__()
         self.name, self.direction, self.align, self.vector = name, direction, align, vector
         self.loss = loss
@@ -150,8 +151,8 @@ class CrossTaskDistiller(BaseModel):
             when there is one teacher; omit it for a teacher-free loss); ``projector``
             (``'inverted'`` (default with a teacher), ``'traditional'``, ``'identity'``, or a dict with
             ``direction`` and :class:`FeatureProjector` options); ``loss`` (a registered loss config);
-            ``align`` (``'interpolate'`` (default) or ``'pool'``); ``vector`` (``'pool'`` (default) or
-            ``'broadcast'``: how a pooled classifier's (B, C) vector meets a map or tokens).
+            ``align`` (``'interpolate'`` (default) or ``'pool'``); ``vector`` (``'broadcast'`` (default) or
+            ``'pool'``: how a pooled classifier's (B, C) vector meets a map or tokens).
         projector (str | dict): the projector of entries that do not set their own. Default
             ``'inverted'``; ``model.projector='traditional'`` switches a whole config.
         dry_run_size (tuple[int, int]): image size of the build-time dry run that infers channel
@@ -247,7 +248,7 @@ class CrossTaskDistiller(BaseModel):
             _check_loss_weight(name, e['loss'])
             if e.get('align', 'interpolate') not in _ALIGN_MODES:
                 raise ValueError(f"distill entry {name!r}: align must be one of {_ALIGN_MODES}, got {e['align']!r}")
-            if e.get('vector', VECTOR_MODES[0]) not in VECTOR_MODES:
+            if e.get('vector', DEFAULT_VECTOR) not in VECTOR_MODES:
                 raise ValueError(f"distill entry {name!r}: vector must be one of {VECTOR_MODES}, got {e['vector']!r}")
             teacher_name = teacher_tap = None
             if e.get('teacher') is not None:
@@ -261,7 +262,7 @@ class CrossTaskDistiller(BaseModel):
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
                                       t_index=t_index, projector=e.get('projector', default_projector),
                                       loss=e['loss'], align=e.get('align', 'interpolate'),
-                                      vector=e.get('vector', VECTOR_MODES[0]),
+                                      vector=e.get('vector', DEFAULT_VECTOR),
                                       same_task=bool(e.get('same_task', False))))
 
     @staticmethod

@@ -6,9 +6,9 @@ as tokens with N = 1 (channel-first tokens (B, C, N) are made tokens when tapped
 convolution for maps, a linear layer for tokens and vectors; it works in the layout the two sides are
 compared in. A teacher of the other layout is brought to the student's first (:func:`align_to_student`):
 a map is laid out as tokens on the student's patch grid, or patch tokens as a map, so a ViT and a CNN
-pair either way; a vector (a pooled classifier's output) against a map or tokens is compared with the
-other side's mean over positions (``vector='pool'``, the default) or repeated over its positions
-(``vector='broadcast'``). Directions:
+pair either way; a vector (a pooled classifier's output) against a map or tokens is repeated over the
+other side's positions (``vector='broadcast'``, the default) or compared with the other side's mean over
+positions (``vector='pool'``). Directions:
 
 * ``'inverted'`` (the paper's): teacher -> student space, ``loss(student, P(teacher))``;
 * ``'traditional'``: student -> teacher space, ``loss(P(student), teacher)``;
@@ -19,8 +19,10 @@ import torch.nn.functional as F
 
 DIRECTIONS = ('inverted', 'traditional', 'identity')
 # How a vector (B, C) meets a map or tokens: the other side pooled to a vector, or the vector repeated over
-# the other side's positions. 'pool' trained better on the quick start (docs/teachers.md).
+# the other side's positions. 'broadcast' trained a little better on the quick start (one seed, within the
+# seed-to-seed spread: docs/teachers.md), so it is the default.
 VECTOR_MODES = ('pool', 'broadcast')
+DEFAULT_VECTOR = 'broadcast'
 
 
 def feature_layout(x):
@@ -167,7 +169,7 @@ def _broadcast(vector, like):
     return vector[:, None, :].expand(-1, like.shape[1], -1)
 
 
-def align_to_student(teacher_feat, student_feat, mode='interpolate', vector='pool'):
+def align_to_student(teacher_feat, student_feat, mode='interpolate', vector=DEFAULT_VECTOR):
     """Bring the teacher's feature to the student's layout, spatial size and token count.
 
     Maps: resized with bilinear interpolation (``mode='interpolate'``, the default: it keeps the
@@ -177,9 +179,9 @@ def align_to_student(teacher_feat, student_feat, mode='interpolate', vector='poo
     A map against tokens: the tokens' patch grid is found with :func:`token_grid`; a teacher map is
     resized to it and flattened row-major (the student's class tokens are left out of the comparison),
     teacher patch tokens are folded into a map and resized to the student's.
-    A vector (B, C) against a map or tokens, either side: ``vector='pool'`` compares it with the other
-    side's mean over positions (both become vectors); ``vector='broadcast'`` repeats it over the other
-    side's positions (both become that side's layout; the loss then averages over positions).
+    A vector (B, C) against a map or tokens, either side: ``vector='broadcast'`` (default) repeats it over
+    the other side's positions (both become that side's layout; the loss then averages over positions);
+    ``vector='pool'`` compares it with the other side's mean over positions (both become vectors).
     A 1x1 projector commutes with each of these, so aligning before projecting is exact.
 
     Returns:
@@ -217,7 +219,8 @@ def align_to_student(teacher_feat, student_feat, mode='interpolate', vector='poo
     return teacher_feat, student_feat
 
 
-def build_projector(direction, student_feat, teacher_feat, names=('student', 'teacher'), vector='pool', **kwargs):
+def build_projector(direction, student_feat, teacher_feat, names=('student', 'teacher'), vector=DEFAULT_VECTOR,
+                    **kwargs):
     """Build the projector for one distillation entry from example features (the dry run).
 
     Args:
@@ -225,7 +228,7 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
         student_feat (Tensor): an example student feature.
         teacher_feat (Tensor): an example teacher feature.
         names (tuple[str, str]): the two taps, for messages.
-        vector (str): how a vector meets a map or tokens (see :func:`align_to_student`). Default 'pool'.
+        vector (str): how a vector meets a map or tokens (see :func:`align_to_student`). Default 'broadcast'.
         **kwargs: options of :class:`FeatureProjector` (bias, norm, init, rank).
 
     Returns:
