@@ -115,6 +115,11 @@ def user_tap(rows):
         return 'backbone', None
     count = int(top['layout'].split()[-1])
     last = by_tap.get(f'backbone[{count - 1}]')
+    if last is not None and last['layout'] == 'index':  # MAE-style (features, mask, ids): the features
+        first = next((i for i in range(count) if by_tap.get(f'backbone[{i}]', {}).get('layout')
+                      in ('map', 'tokens', 'vector')), None)
+        if first is not None:
+            return f'backbone[{first}]', f'`backbone[-1]` is an integer tensor {last["shape"]} (mask or ids), not a feature'
     if last is None or last['shape'] is not None:
         return 'backbone[-1]', None
     inner = [r for r in rows if r['tap'].startswith(f'backbone[{count - 1}][') and r['shape'] is not None]

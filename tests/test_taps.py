@@ -242,3 +242,16 @@ def test_layout_must_match_the_tensor_and_be_known():
         TapSet(net, [dict(tap='backbone[-1]', layout='bcn')]).record(net, torch.randn(1, 3, 2, 2))
     with pytest.raises(ValueError, match="unknown layout 'cnb'"):
         TapSpec.parse(dict(tap='backbone[-1]', layout='cnb'))
+
+
+def test_an_integer_output_is_refused_as_a_feature():
+    """MAE-style backbones return (features, mask, ids): the ids are not a feature."""
+    class Ids(nn.Module):
+        def forward(self, x, mode='tensor'):
+            return (x, torch.zeros(x.shape[0], 4, dtype=torch.long))
+
+    model = nn.Module()
+    model.backbone = Ids()
+    model.forward = lambda x, mode='tensor': model.backbone(x)
+    with pytest.raises(TypeError, match=r'tap backbone\[-1\] gives a torch.int64 tensor \(2, 4\) .* not a feature'):
+        TapSet(model, ['backbone[-1]']).record(model, torch.randn(2, 3, 2, 2))

@@ -137,6 +137,8 @@ def layout_of(value):
     """The layout name of a module output: ``'map'`` (B, C, H, W), ``'tokens'`` (B, N, C),
     ``'vector'`` (B, C), ``'tuple of N'``, another tensor rank (``'3-d'``...), or None (not tensors)."""
     if torch.is_tensor(value):
+        if not (value.is_floating_point() or value.is_complex()):
+            return 'index'  # integer / boolean: masks, token ids, not features
         return {4: 'map', 3: 'tokens', 2: 'vector'}.get(value.dim(), f'{value.dim()}-d')
     if isinstance(value, (tuple, list)) and _has_tensor(value):
         return f'{type(value).__name__} of {len(value)}'
@@ -362,6 +364,10 @@ class TapSet:
 
     def _in_layout(self, i, feat):
         """The tensor of tap ``i`` in the distiller's layouts; the layout is decided at the first call."""
+        if not feat.is_floating_point():
+            raise TypeError(f'{self.owner}: tap {self.specs[i]!r} gives a {feat.dtype} tensor {tuple(feat.shape)} '
+                            '(a mask or token indices, as MAE-style backbones return beside their features), not a '
+                            f'feature: tap a floating-point output instead. {LIST_TAPS_HINT}')
         if self.layouts[i] is None:
             self.layouts[i] = resolve_layout(feat, self.specs[i].layout, self._model_layouts[i], self._image_size,
                                              f'{self.owner}: tap {self.specs[i]!r}')
