@@ -6,12 +6,15 @@ step each, small input, CPU), with the time each family took. Writes docs/model_
         [--out docs/model_families.md] [--results benchmarks/results/model_families/results.jsonl]
 
 * teacher: the fixed student is the quick-start FCN-ResNetV1c-18 (``configs/quickstart/fcn_r18-d8_scenes-64px.py``,
-  tap ``backbone[3]``); the family's model is the teacher, tapped at its deepest backbone feature map;
-* student: the family's model is the student (its own task's loss on a random batch), tapped at its deepest
-  backbone feature map, under a random mmpretrain ResNet-18 teacher tapped at ``backbone.layer4``.
+  tap ``backbone[3]``); the family's model is the teacher, tapped where a user taps it (below);
+* student: the family's model is the student (its own task's loss on a random batch), tapped where a user taps
+  it, under a random mmpretrain ResNet-18 teacher tapped at ``backbone.layer4``.
 
-Taps are picked automatically from the model's dry run (:func:`mmcrosskd.models.taps.tappable_outputs`, what
-``tools/list_taps.py`` prints). Every family runs in its own process with a time limit; results are appended
+The tap is the one docs/teachers.md tells users to start from: the backbone's last output, ``backbone[-1]``
+(``backbone`` when it returns one tensor), whatever its layout (a map, tokens, channel-first tokens or a pooled
+vector); inside a nested last output (a pair per stage), the first map in it (``backbone[-1][0]``). Only a model
+without a ``backbone`` is tapped elsewhere (its deepest feature map), and the table says so
+(:func:`user_tap`, from the model's dry run, what ``tools/list_taps.py`` prints). Every family runs in its own process with a time limit; results are appended
 to ``--results`` as they come (a rerun skips families already there; ``--fresh`` starts over).
 Models that need a fixed input size are retried at 224 x 224 (``--retry-size``), then at the size the model is built
 for, if it says (its backbone's ``img_size``, or the fixed size of its test pipeline).
@@ -100,6 +103,35 @@ def _set_size(spec, size):
     return spec
 
 
+def user_tap(rows):
+    """The tap a user starts from, from a dry run's rows: ``(tap, why)``, ``why`` saying why it is not plain
+    ``backbone[-1]`` / ``backbone`` (None when it is)."""
+    by_tap = {r['tap']: r for r in rows}
+    top = by_tap.get('backbone')
+    if top is None:
+        tap = deepest_map(rows) or deepest_map(rows, 'tokens')
+        return tap, None if tap is None else 'no `backbone` module: its deepest feature map'
+    if top['shape'] is not None:  # one tensor
+        return 'backbone', None
+    count = int(top['layout'].split()[-1])
+    last = by_tap.get(f'backbone[{count - 1}]')
+    if last is not None and last['layout'] == 'index':  # MAE-style (features, mask, ids): the features
+        first = next((i for i in range(count) if by_tap.get(f'backbone[{i}]', {}).get('layout')
+                      in ('map', 'tokens', 'vector')), None)
+        if first is not None:
+            return f'backbone[{first}]', f'`backbone[-1]` is an integer tensor {last["shape"]} (mask or ids), not a feature'
+    if last is None or last['shape'] is not None:
+        return 'backbone[-1]', None
+    inner = [r for r in rows if r['tap'].startswith(f'backbone[{count - 1}][') and r['shape'] is not None]
+    pick = next((r for r in inner if r['layout'] == 'map'), inner[0] if inner else None)
+    if pick is None:
+        return 'backbone[-1]', None
+    tap = 'backbone[-1]' + pick['tap'][len(f'backbone[{count - 1}]'):]
+    shapes = ', '.join(f"{r['tap'][len(f'backbone[{count - 1}]'):]} {r['layout']} {r['shape']}" for r in inner)
+    first = 'the first map in it' if pick['layout'] == 'map' else 'its first tensor (no map in it)'
+    return tap, f'nested: `backbone[-1]` is a {last["layout"]} ({shapes}); {first}'
+
+
 def deepest_map(rows, layout='map'):
     """The tap of a model's deepest backbone feature map (B, C, H, W), else its last map anywhere (``layout``:
     the same for another layout, e.g. ``'tokens'``)."""
@@ -129,11 +161,16 @@ def find_tap(spec, scope, size, train=False):
     rows, error = tappable_outputs(model, lambda: images_only_forward(model, x))
     if error is not None and not any(r['tap'] == 'backbone' for r in rows):
         raise error
-    # a map where there is one; else tokens (T2T-ViT gives no map), which the distiller pairs with a map
-    tap = deepest_map(rows) or deepest_map(rows, 'tokens')
+    tap, why = user_tap(rows)
     if tap is None:
-        raise ValueError(f'no feature map (B, C, H, W) or tokens in an images-only forward at {size}x{size}')
-    return tap
+        raise ValueError(f'no backbone and no feature map (B, C, H, W) or tokens in an images-only forward at '
+                         f'{size}x{size}')
+    return tap if why is None else f'{tap} ({why})'
+
+
+def _bare(tap):
+    """The tap of :func:`find_tap`'s answer, without its note."""
+    return tap.split(' (', 1)[0]
 
 
 def make_batch(model, size, n=2):
@@ -203,7 +240,7 @@ def check_as_teacher(config, size, tap=None):
     teacher = dict(config=config, seed=0)
     if size != 64:
         teacher['input_size'] = (size, size)
-    distill = [dict(name='kd', student=FIXED_STUDENT_TAP, teacher=f't:{tap}',
+    distill = [dict(name='kd', student=FIXED_STUDENT_TAP, teacher=f't:{_bare(tap)}',
                     loss=dict(type='FeatureL2Loss', normalize='l2'))]
     try:
         log = train_step(student, dict(t=teacher), distill, 64, s_scope)
@@ -213,7 +250,7 @@ def check_as_teacher(config, size, tap=None):
         teacher['model'] = dict(backbone=dict(out_type='featmap'))
         spec['backbone']['out_type'] = 'featmap'
         tap = find_tap(spec, scope, size)
-        distill[0]['teacher'] = f't:{tap}'
+        distill[0]['teacher'] = f't:{_bare(tap)}'
         log = train_step(student, dict(t=teacher), distill, 64, s_scope)
         tap = f"{tap} (model=dict(backbone=dict(out_type='featmap')))"
     return dict(tap=tap, loss_kd=log['loss_kd_kd'])
@@ -238,7 +275,7 @@ def check_as_student(config, size, tap=None):
     _set_size(spec, size)
     tap = tap or find_tap(spec, scope, size, train=True)
     spec['_scope_'] = scope
-    distill = [dict(name='kd', student=tap, teacher=f't:{FIXED_TEACHER_TAP}',
+    distill = [dict(name='kd', student=_bare(tap), teacher=f't:{FIXED_TEACHER_TAP}',
                     loss=dict(type='FeatureL2Loss', normalize='l2'))]
     log = train_step(spec, dict(t=dict(config=FIXED_TEACHER, seed=0)), distill, size, scope)
     return dict(tap=tap, loss_kd=log['loss_kd_kd'])
@@ -251,6 +288,8 @@ def check_family(config, size=64, retry_size=224):
         dict: ``teacher`` and ``student`` results (``ok``, ``tap``, ``size``, ``error``), ``seconds``.
     """
     import warnings
+
+    from mmcrosskd.models.students import NotAStudent
     t0 = time.time()
     result = dict(config=config)
     taps = {}  # one dry run per size and mode
@@ -273,12 +312,13 @@ def check_family(config, size=64, retry_size=224):
                     out = checked(fn, s)
                 result[role] = dict(ok=True, size=s, **out)
                 break
-            except NotImplementedError as exc:  # not a model kind our student check can feed
+            except (NotImplementedError, NotAStudent) as exc:  # not a model kind a student can be
                 result[role] = dict(ok=None, size=s, error=f'{type(exc).__name__}: {exc}')
                 break
             except Exception as exc:  # noqa: BLE001 - recorded in the table
                 result[role] = dict(ok=False, size=s, error=f'{type(exc).__name__}: {_short(exc)}')
     result['seconds'] = round(time.time() - t0, 1)
+    result['tap_rule'] = 'user'  # tapped as a user would (rows of older sweeps lack this)
     return result
 
 
@@ -336,12 +376,12 @@ def run_one(family, config, size, retry_size, timeout):
                               env=dict(os.environ, PYTHONPATH=ROOT), preexec_fn=_limit_memory)
     except subprocess.TimeoutExpired:
         return dict(family=family, config=config, seconds=round(time.time() - t0, 1),
-                    timeout=f'no result within {timeout} s')
+                    timeout=f'no result within {timeout} s', tap_rule='user')
     lines = [ln for ln in proc.stdout.splitlines() if ln.startswith('RESULT ')]
     if not lines:
         tail = ' '.join(proc.stderr.strip().splitlines()[-3:])
         return dict(family=family, config=config, seconds=round(time.time() - t0, 1),
-                    crash=f'worker exited with {proc.returncode}: {tail[-400:]}')
+                    crash=f'worker exited with {proc.returncode}: {tail[-400:]}', tap_rule='user')
     out = json.loads(lines[-1][len('RESULT '):])
     out.update(family=family, wall_seconds=round(time.time() - t0, 1))
     return out
@@ -410,7 +450,8 @@ def write_report(results, path, cmd, not_run=()):
             if status == 'FAIL':
                 failing.add(r['family'])
             cells.append(f'{status} - {detail}'.replace('|', '/').replace('\n', ' '))
-        rows.append(f"| {r['family']} | `{r['config'].split('::')[-1]}` | {cells[0]} | {cells[1]} | "
+        old = '' if r.get('tap_rule') == 'user' else ' (earlier sweep: deepest map)'
+        rows.append(f"| {r['family']}{old} | `{r['config'].split('::')[-1]}` | {cells[0]} | {cells[1]} | "
                     f"{r.get('seconds', '')} |")
     for family, config in not_run:
         rows.append(f"| {family} | `{config.split('::')[-1]}` | not run yet | not run yet | |")
@@ -424,20 +465,31 @@ def write_report(results, path, cmd, not_run=()):
              'randomly initialised, one training step each on CPU at a small input size). Reproduce with:', '',
              f'```bash\n{cmd}\n```', '',
              '* **teacher**: the family model (random, seed 0) is the teacher of the quick-start FCN-ResNetV1c-18 student',
-             f'  (`{FIXED_STUDENT_TAP}`), tapped at its deepest backbone feature map (the tap is listed); inverted projector,',
-             '  `FeatureL2Loss`;',
-             '* **student**: the family model is the student (its own task loss on a random batch), tapped at its deepest',
-             f'  backbone feature map, under a random mmpretrain ResNet-18 teacher (`{FIXED_TEACHER_TAP}`).',
+             f'  (`{FIXED_STUDENT_TAP}`), inverted projector, `FeatureL2Loss`;',
+             '* **student**: the family model is the student (its own task loss on a random batch), under a random',
+             f'  mmpretrain ResNet-18 teacher (`{FIXED_TEACHER_TAP}`).',
+             '* the family model is tapped where a user starts: its backbone\'s last output, `backbone[-1]` (`backbone`',
+             '  when it returns one tensor), whatever its layout (a map, tokens, channel-first tokens, or the pooled',
+             '  (B, C) vector of a classifier backbone, met with a map as the distill entry\'s `vector` default says). Where a',
+             '  family is tapped elsewhere, the cell says which tap and why (a nested last output; no `backbone`).',
              '* `ok` - built, ran one step, finite loss with a distillation term; `outside: ...` - failed for a reason',
-             '  outside mmcrosskd (the error says which); `n/a` - the student check does not apply (the model trains on',
-             '  something else than images with segmentation/depth/class labels); `FAIL` - anything else; `timeout` - no',
+             '  outside mmcrosskd (the error says which); `n/a` - the model cannot be a student, and the distiller refuses it',
+             '  with the message shown (no head; a self-supervised algorithm or retriever, trained on something else',
+             '  than labelled images); `FAIL` - anything else, i.e. ours; `timeout` - no',
              '  result within the per-family time limit.',
              '* seconds: wall time of both checks for the family, in its own process, excluding imports (2 shared CPU',
              '  cores, `nice -n 10`, while other jobs ran: compare families with care; a timeout there is not a failure',
              '  of the model, and is tried again by the next run).',
              '* `tests/test_model_families.py` runs a fixed sample on every test run: ResNeXt, MobileNetV2, DeiT, Swin',
-             '  (224 px), ConvNeXt (mmpretrain), SegFormer, DeepLabV3+, BiSeNetV2 (mmseg), both roles each.', '',
-             'Summary:', *summary] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
+             '  (224 px), ConvNeXt (mmpretrain), SegFormer, DeepLabV3+, BiSeNetV2 (mmseg), both roles each; and one of',
+             '  each layout pair at the user\'s tap: the pooled DeiT classifier (B, C) into the FCN student through both',
+             '  projectors, MLP-Mixer\'s channel-first tokens (B, C, N), Conformer\'s nested `backbone[-1][0]`, and a',
+             '  headless DINOv2 student, refused.', '',
+             'Summary:', *summary,
+             f"- tapped as a user would (`backbone[-1]` / `backbone`): {sum(r.get('tap_rule') == 'user' for r in results)}"
+             f' of {len(results)} families; the rows marked *(earlier sweep: deepest map)* are results of the sweep',
+             '  before that rule, not re-run since; they tapped the deepest backbone feature map, for each of them a',
+             '  `backbone[i]` (usually the last stage, i.e. `backbone[-1]`)'] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
                                       if not_run else []) + open_notes + ['',
              '| family | config | as teacher | as student | seconds |', '|---|---|---|---|---|', *rows]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)

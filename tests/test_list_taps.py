@@ -96,3 +96,40 @@ def test_distiller_errors_point_to_list_taps():
         # a module that exists but never runs on images alone: the decode head's loss module
         with pytest.raises(RuntimeError, match=r'did not run.*tools/list_taps.py CONFIG'):
             CrossTaskDistiller(student=student, distill=[dict(student='decode_head.loss_decode', loss=loss)])
+
+
+def test_attention_probabilities_are_marked_and_stage_outputs_come_first():
+    """(B, heads, N, N) softmax outputs are attention, not a feature map; the top-level modules' outputs
+    (``backbone``, ``backbone[i]``) are listed before the modules inside them."""
+    class Attn(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.attn_drop = nn.Dropout(0.0)
+            self.proj = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x):
+            tokens = x.flatten(2)                                          # (B, C, N), N = 4
+            probs = (tokens.transpose(1, 2) @ tokens).softmax(-1)          # (B, N, N)
+            probs = self.attn_drop(probs[:, None].expand(-1, 2, -1, -1))   # (B, heads, N, N)
+            return (self.proj(x), probs)
+
+    class Model(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.backbone = Attn()
+
+        def forward(self, x):
+            return self.backbone(x)
+
+    model = Model()
+    rows, _ = tappable_outputs(model, lambda: model(torch.randn(2, 4, 4, 4)))
+    by_tap = {r['tap']: r for r in rows}
+    assert by_tap['backbone.attn_drop']['layout'] == 'attention'
+    assert by_tap['backbone[1]']['layout'] == 'attention'      # a softmax's rows sum to 1
+    assert by_tap['backbone[0]']['layout'] == 'map' and by_tap['backbone.proj']['layout'] == 'map'
+    ordered = [r['tap'] for r in list_taps.stages_first(rows)]
+    assert ordered[:3] == ['backbone', 'backbone[0]', 'backbone[1]']
+    text = list_taps.format_sections([dict(title='m', prefix='', input=(2, 4, 4, 4), rows=list_taps.stages_first(rows),
+                                           error=None)])
+    lines = text.splitlines()
+    assert lines[2] == '-- stage outputs (start from backbone[-1]) --' and '-- inside them --' in lines

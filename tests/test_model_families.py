@@ -5,6 +5,7 @@ import os.path as osp
 import sys
 
 import pytest
+import torch
 
 import mmcrosskd  # noqa: F401
 from conftest import ROOT
@@ -73,12 +74,16 @@ def test_report_counts_and_reasons(tmp_path):
              student=dict(ok=False, size=224, error='ValueError: boom')),
         dict(family='mmseg/d', config='mmseg::d/d.py', seconds=300, timeout='no result within 300 s'),
     ]
+    for r in results[1:]:
+        r['tap_rule'] = 'user'  # tapped as a user would; mmseg/a is a row of an earlier sweep
     out = tmp_path / 'families.md'
     mf.write_report(results, str(out), 'CMD')
     text = out.read_text()
     assert '- as teacher: ok: 2, outside: 1, n/a: 0, FAIL: 0, timeout: 1' in text
     assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 1, timeout: 1' in text
     assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
+    assert '| mmseg/a (earlier sweep: deepest map) | `a/a.py` | ok' in text
+    assert '- tapped as a user would (`backbone[-1]` / `backbone`): 3 of 4 families' in text
     row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
     assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
 
@@ -127,3 +132,77 @@ def test_native_size_reads_the_backbones_img_size():
     assert mf._native_size('mmpretrain::lenet/lenet5_mnist.py') == 32  # its test pipeline's Resize
     assert mf._native_size(SAMPLE['resnext']) == 224  # ImageNet's CenterCrop
     assert mf._native_size(SAMPLE['segformer']) is None  # keep-ratio resizes fix nothing
+
+
+# -- every layout pair with the user's tap (issue 26) ------------------------------------------------------------
+@pytest.mark.parametrize('projector', ['inverted', 'traditional'])
+def test_a_pooled_vit_classifier_teacher_into_the_fcn_student(projector):
+    """DeiT's classifier backbone returns its class token, a (B, 192) vector, at `backbone[-1]`: by default it is
+    repeated over the quick-start student's (B, 512, 8, 8) map and a 1x1 convolution maps between the two;
+    with vector='pool' the map is pooled to a vector and a linear layer maps between the two."""
+    from mmcrosskd.models import CrossTaskDistiller
+    spec, scope = mf._model_spec(SAMPLE['deit'])
+    assert mf.find_tap(spec, scope, 64) == 'backbone[-1]'
+    vector = dict(inverted={}, traditional=dict(vector='pool'))[projector]
+    model = CrossTaskDistiller(
+        student=mf.FIXED_STUDENT, teachers=dict(t=dict(config=SAMPLE['deit'], seed=0)), max_kd_ratio=None,
+        distill=[dict(name='kd', student='backbone[-1]', teacher='t:backbone[-1]', projector=projector,
+                      loss=dict(type='FeatureL2Loss', normalize='l2'), **vector)])
+    proj = model.entries['kd'].projector.proj
+    if projector == 'inverted':  # broadcast
+        assert isinstance(proj, torch.nn.Conv2d) and tuple(proj.weight.shape) == (512, 192, 1, 1)
+    else:  # pooled
+        assert isinstance(proj, torch.nn.Linear) and tuple(proj.weight.shape) == (192, 512)
+    assert model.teachers['t'].taps.layouts == ['vector'] and model.student_taps.layouts == ['map']
+    log = _one_step(model)
+    assert log['loss_kd_kd'] > 0
+
+
+def _one_step(model, size=64):
+    from mmengine.optim import OptimWrapper
+    batch = mf.make_batch(model.student, size)
+    model.train()
+    log = model.train_step(batch, OptimWrapper(torch.optim.SGD(model.parameters(), lr=1e-4)))
+    return {k: float(v) for k, v in log.items()}
+
+
+def test_channel_first_tokens_of_mlp_mixer_are_recognised_from_the_model():
+    """MLP-Mixer's backbone returns (B, C, N) (768 channels, 196 patches at 224 px): made (B, 196, 768) tokens and
+    folded onto the 14 x 14 grid against the quick-start student's map, with no `layout` on the tap."""
+    config = 'mmpretrain::mlp_mixer/mlp-mixer-base-p16_64xb64_in1k.py'
+    from mmcrosskd.models import CrossTaskDistiller
+    model = CrossTaskDistiller(
+        student=mf.FIXED_STUDENT, teachers=dict(t=dict(config=config, seed=0, input_size=224)), max_kd_ratio=None,
+        distill=[dict(name='kd', student='backbone[-1]', teacher='t:backbone[-1]', projector='traditional',
+                      loss=dict(type='FeatureL2Loss', normalize='l2'))])
+    assert model.teachers['t'].taps.layouts == ['bcn']
+    feat, = model.teachers['t'].features(torch.randn(2, 3, 64, 64))
+    assert feat.shape == (2, 196, 768)
+    assert _one_step(model)['loss_kd_kd'] > 0
+
+
+def test_a_nested_backbone_output_is_tapped_with_a_double_index():
+    """Conformer's backbone returns one (convolution branch, transformer branch) pair per stage, here two pooled
+    vectors; the first, (B, 256), meets the student's map pooled to a vector."""
+    config = 'mmpretrain::conformer/conformer-tiny-p16_8xb128_in1k.py'
+    spec, scope = mf._model_spec(config)
+    tap = mf.find_tap(spec, scope, 64)
+    assert tap.startswith('backbone[-1][0] (nested: `backbone[-1]` is a')
+    from mmcrosskd.models import CrossTaskDistiller
+    common = dict(student=mf.FIXED_STUDENT, max_kd_ratio=None, teachers=dict(t=dict(config=config, seed=0)))
+    with pytest.raises(TypeError, match=r'"backbone\[-1\]\[0\]" \(2, 256\), "backbone\[-1\]\[1\]" \(2, 384\)'):
+        CrossTaskDistiller(distill=[dict(name='kd', student='backbone[-1]', teacher='t:backbone[-1]',
+                                         loss=dict(type='FeatureL2Loss'))], **common)
+    model = CrossTaskDistiller(distill=[dict(name='kd', student='backbone[-1]', teacher=dict(
+        name='t', tap='backbone[-1][0]'), loss=dict(type='FeatureL2Loss', normalize='l2'))], **common)
+    assert _one_step(model)['loss_kd_kd'] > 0
+
+
+def test_a_headless_student_is_refused_at_build():
+    from mmcrosskd.models import CrossTaskDistiller
+    from mmcrosskd.models.students import NotAStudent
+    with pytest.raises(NotAStudent, match=r"has no head .*head=dict\(type='LinearClsHead'"):
+        CrossTaskDistiller(student='mmpretrain::dinov2/vit-small-p14_dinov2-pre_headless.py',
+                           teachers=dict(t=dict(config=SAMPLE['resnext'], seed=0)),
+                           distill=[dict(name='kd', student='backbone[-1]', teacher='t:backbone[-1]',
+                                         loss=dict(type='FeatureL2Loss'))])

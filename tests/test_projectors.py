@@ -85,9 +85,9 @@ def test_token_teacher_folded_into_the_student_map():
 
 def test_vector_against_a_map_uses_the_mean_position():
     t, s = torch.randn(2, 3, 4, 4), torch.randn(2, 5)
-    a_t, a_s = align_to_student(t, s)
+    a_t, a_s = align_to_student(t, s, vector='pool')
     assert torch.allclose(a_t, t.mean((2, 3))) and a_s is s
-    a_t, a_s = align_to_student(s, t)
+    a_t, a_s = align_to_student(s, t, vector='pool')
     assert torch.allclose(a_s, t.mean((2, 3))) and a_t is s
 
 
@@ -123,3 +123,73 @@ def test_rank_limited_projector_is_a_product_of_rank_r(layout, shape):
     assert q.matrix.shape == (8, 32) and torch.linalg.matrix_rank(q.matrix.detach()).item() == 3
     with pytest.raises(ValueError, match='rank must be a positive integer'):
         FeatureProjector(4, 4, rank=0)
+
+
+# -- every layout against every other, through both projectors (issue 26) ---------------------------------------
+# Student and teacher examples per layout (channel-first tokens are made tokens when tapped: tests/test_taps.py).
+_LAYOUTS = dict(map=lambda c: torch.randn(2, c, 4, 4), tokens=lambda c: torch.randn(2, 1 + 16, c),
+                vector=lambda c: torch.randn(2, c))
+
+
+@pytest.mark.parametrize('vector', ['pool', 'broadcast'])
+@pytest.mark.parametrize('direction', ['inverted', 'traditional'])
+@pytest.mark.parametrize('teacher', sorted(_LAYOUTS))
+@pytest.mark.parametrize('student', sorted(_LAYOUTS))
+def test_every_layout_pair_through_both_projectors(student, teacher, direction, vector):
+    from mmcrosskd.losses import FeatureL2Loss
+    from mmcrosskd.models.distiller import DistillEntry
+    s, t = _LAYOUTS[student](6), _LAYOUTS[teacher](10)
+    s.requires_grad_(True)
+    proj = build_projector(direction, s, t, vector=vector)
+    entry = DistillEntry('kd', FeatureL2Loss(), direction, proj, vector=vector)
+    loss = entry(s, t)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert s.grad.abs().sum() > 0 and proj.proj.weight.grad.abs().sum() > 0
+    a_t, a_s = align_to_student(t, s, vector=vector)
+    # the projector acts in the layout the two sides are compared in
+    compared = a_s if direction == 'traditional' else a_t
+    assert (compared.dim() == 4) == isinstance(proj.proj, torch.nn.Conv2d)
+    out, other = (proj(a_t), a_s) if direction == 'inverted' else (proj(a_s), a_t)
+    assert out.shape == other.shape
+
+
+def test_vector_against_a_map_exact_values():
+    """A pooled classifier's (B, C) vector against a map, by hand: pooled, the map's mean over positions
+    is compared with the vector; broadcast, the vector is compared with every position."""
+    from mmcrosskd.losses import FeatureL2Loss
+    from mmcrosskd.models.distiller import DistillEntry
+    s = torch.tensor([[[[1., 2.], [3., 4.]], [[0., 0.], [0., 4.]]]])   # (1, 2, 2, 2); means 2.5 and 1.0
+    t = torch.tensor([[1., 3.]])                                        # (1, 2)
+    a_t, a_s = align_to_student(t, s, vector='pool')
+    assert a_s.tolist() == [[2.5, 1.0]] and a_t.tolist() == [[1., 3.]]
+    b_t, b_s = align_to_student(t, s)  # broadcast, the default
+    assert torch.equal(b_t, align_to_student(t, s, vector='broadcast')[0])
+    assert b_s is s and b_t.tolist() == [[[[1., 1.], [1., 1.]], [[3., 3.], [3., 3.]]]]
+    # the student is the vector: the same two readings, the other way round
+    c_t, c_s = align_to_student(s, t, vector='broadcast')
+    assert c_t is s and c_s.tolist() == b_t.tolist()
+    mse = FeatureL2Loss()  # mean over all elements
+    # pooled: ((2.5 - 1)^2 + (1 - 3)^2) / 2 = (2.25 + 4) / 2
+    assert DistillEntry('kd', mse, 'identity', vector='pool').forward(s, t).item() == pytest.approx(3.125)
+    # broadcast (the default): channel 0 (0 + 1 + 4 + 9), channel 1 (9 + 9 + 9 + 1), over 8 elements
+    assert DistillEntry('kd', mse, 'identity').forward(s, t).item() == pytest.approx(42 / 8)
+    # broadcast = pooled + the map's mean spatial variance: (var(1, 2, 3, 4) + var(0, 0, 0, 4)) / 2 = (1.25 + 3) / 2
+    assert 42 / 8 == pytest.approx(3.125 + (1.25 + 3) / 2)
+    # an inverted projector on the vector, then the comparison: W t against the pooled map
+    proj = build_projector('inverted', s, t, vector='pool')
+    assert isinstance(proj.proj, torch.nn.Linear)
+    with torch.no_grad():
+        proj.proj.weight.copy_(torch.tensor([[1., 0.], [0., 0.5]]))  # W t = (1, 1.5)
+    # ((2.5 - 1)^2 + (1 - 1.5)^2) / 2
+    entry = DistillEntry('kd', mse, 'inverted', proj, vector='pool')
+    assert entry.forward(s, t).item() == pytest.approx((2.25 + 0.25) / 2)
+    # broadcast: a 1x1 convolution W, the projected vector repeated at every position
+    conv = build_projector('inverted', s, t)
+    assert isinstance(conv.proj, torch.nn.Conv2d)
+    with torch.no_grad():
+        conv.proj.weight.copy_(torch.tensor([[1., 0.], [0., 0.5]])[:, :, None, None])
+    # channel 1 against 1.5: (2.25 + 2.25 + 2.25 + 6.25); channel 0 against 1: 14
+    assert DistillEntry('kd', mse, 'inverted', conv).forward(s, t).item() == pytest.approx((14 + 13) / 8)
+    with pytest.raises(ValueError, match="vector must be one of"):
+        align_to_student(t, s, vector='repeat')

@@ -54,12 +54,13 @@ TORCH_NOW=$("$VENV/bin/python" -c "import torch; print('cuda' if torch.version.c
 $PIP install "${TORCH_INDEX[@]}" "$(req torch)" "$(req torchvision)" "$(req numpy)" "$(req opencv-python-headless)"
 # mmcv with compiled ops (CUDA ops when torch is a CUDA build, the machine has a GPU driver and a matching
 # nvcc is found); PyPI only has its source.
-TORCH_KEY=$("$VENV/bin/python" -c "import torch, sys; print(torch.__version__.split('+')[0], torch.version.cuda or '', 'cp%d%d' % sys.version_info[:2])")
+TORCH_KEY=$("$VENV/bin/python" -c "import torch, sys; print(torch.__version__.split('+')[0], torch.version.cuda or 'none', 'cp%d%d' % sys.version_info[:2])")
 read -r TORCH_VERSION TORCH_CUDA PY_TAG <<< "$TORCH_KEY"
+[[ $TORCH_CUDA == none ]] && TORCH_CUDA=
 # A CUDA torch on a machine planned as CPU (reference stack, no driver): mmcv gets CPU ops.
-MMCV_TORCH_CUDA=$TORCH_CUDA
-[[ $PLAN_DEVICE == cpu ]] && MMCV_TORCH_CUDA=
-eval "$("$PY" mmcrosskd/compat/install_plan.py mmcv --torch-cuda "$MMCV_TORCH_CUDA")"
+PLAN_MMCV=$(MMCROSSKD_DEVICE=$([[ $PLAN_DEVICE == cpu ]] && echo cpu || echo "${MMCROSSKD_DEVICE:-auto}") \
+            "$PY" mmcrosskd/compat/install_plan.py mmcv --torch-cuda "$TORCH_CUDA")
+eval "$PLAN_MMCV"
 echo "$PLAN_MMCV_LINE"
 [[ -n $PLAN_MMCV_WARNING ]] && echo "$PLAN_MMCV_WARNING" >&2
 MMCV_OK="import mmcv, mmcv._ext"
@@ -70,7 +71,7 @@ if ! "$VENV/bin/python" -c "$MMCV_OK" 2>/dev/null; then
   # (mmcv, torch, torch's CUDA, Python, ops) key, and a stack never installs another stack's build.
   MMCV_PIN=$(req mmcv)
   OPS=cpu; [[ $PLAN_MMCV_CUDA == 1 ]] && OPS=cuda
-  WHEELS=${MMCROSSKD_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mmcrosskd/wheels}/${MMCV_PIN/==/-}_torch-${TORCH_VERSION}-cu${TORCH_CUDA:-none}_${PY_TAG}_${OPS}-ops
+  WHEELS=${MMCROSSKD_WHEEL_CACHE:-${XDG_CACHE_HOME:-${HOME:-/tmp}/.cache}/mmcrosskd/wheels}/${MMCV_PIN/==/-}_torch-${TORCH_VERSION}-cu${TORCH_CUDA:-none}_${PY_TAG}_${OPS}-ops
   WHEEL=$(ls "$WHEELS"/mmcv-*.whl 2>/dev/null | head -1 || true)
   if [[ -z $WHEEL ]]; then
     echo "[install] building ${MMCV_PIN} against torch ${TORCH_VERSION} (about 10 minutes on 2 cores)"

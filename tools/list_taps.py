@@ -8,6 +8,10 @@ distill entry's ``student=`` / ``teacher=`` takes them. One dry run per model on
 ``--size`` (default 64 x 64, the distiller's own dry-run size; teachers with ``input_size`` use theirs).
 Models are randomly initialised: shapes do not depend on the weights, so no checkpoint is read.
 
+The stage outputs come first: what the top-level modules return (``backbone``, ``backbone[i]``, ``neck``,
+``decode_head``...); start from ``backbone[-1]``. Then every module inside them, in the order they ran.
+Attention probabilities (B, heads, N, N) are listed as ``attention``: they are not a feature map to distil.
+
 Only modules that run when the model is called on images alone (``mode='tensor'``: no labels, no
 loss-only heads such as mmseg's auxiliary head) can be tapped; that is the forward listed here. A
 ``tuple of N`` row needs an index: tap one of the ``path[i]`` rows under it. A module's input is
@@ -59,6 +63,7 @@ def list_taps(cfg, size=(64, 64)):
 
     def add(title, prefix, model, inputs):
         rows, error = tappable_outputs(model, lambda: images_only_forward(model, inputs), owner=title)
+        rows = stages_first(rows)
         for r in rows:
             r['tap'] = prefix + r['tap']
         sections.append(dict(title=title, prefix=prefix, input=tuple(inputs.shape), rows=rows, error=error))
@@ -83,6 +88,16 @@ def list_taps(cfg, size=(64, 64)):
     return sections
 
 
+def is_stage_output(tap):
+    """Whether a tap reads what a top-level module (``backbone``, ``neck``, a head) returns."""
+    return '.' not in tap.split('[', 1)[0]
+
+
+def stages_first(rows):
+    """The rows of the top-level modules' outputs first (in run order), then the rest (in run order)."""
+    return [r for r in rows if is_stage_output(r['tap'])] + [r for r in rows if not is_stage_output(r['tap'])]
+
+
 def format_sections(sections, match=None):
     """The text table printed by the tool."""
     lines = []
@@ -91,7 +106,13 @@ def format_sections(sections, match=None):
         lines.append(f"== {sec['title']}, input {sec['input']}")
         width = max([len(r['tap']) for r in rows] + [3])
         lines.append(f"{'tap':<{width}}  {'layout':<12}  shape")
-        for r in rows:
+        prefix = sec.get('prefix', '')
+        for i, r in enumerate(rows):
+            if i == 0 and is_stage_output(r['tap'][len(prefix):]):
+                lines.append('-- stage outputs (start from backbone[-1]) --')
+            if i > 0 and is_stage_output(rows[i - 1]['tap'][len(prefix):]) and not is_stage_output(
+                    r['tap'][len(prefix):]):
+                lines.append('-- inside them --')
             shape = '' if r['shape'] is None else str(r['shape'])
             calls = '' if r['calls'] == 1 else f"  (runs {r['calls']}x: a truncated teacher reads the first call)"
             lines.append(f"{r['tap']:<{width}}  {r['layout']:<12}  {shape}{calls}")

@@ -28,11 +28,12 @@ from ..registry import MODELS
 from ..utils.config import build_model_from_spec, load_model_spec
 from ..utils.distiller_state import move_bare_student_in_place
 from .channels import input_channels
-from .projectors import DIRECTIONS, align_to_student, build_projector
+from .projectors import DEFAULT_VECTOR, DIRECTIONS, VECTOR_MODES, align_to_student, build_projector
+from .students import check_student
 from .taps import TapSet
 from .teacher import FrozenTeacher, check_teacher_options
 
-_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'same_task'}
+_ENTRY_KEYS = {'name', 'student', 'teacher', 'projector', 'loss', 'align', 'vector', 'same_task'}
 _ALIGN_MODES = ('interpolate', 'pool')
 
 
@@ -84,12 +85,15 @@ class DistillEntry(nn.Module):
         projector (nn.Module, optional): the projector (None for identity / teacher-free).
         align (str): how the teacher's feature is brought to the student's size
             (see :func:`align_to_student`).
+        vector (str): how a vector (B, C) meets a map or tokens: ``'broadcast'`` (default) or ``'pool'``
+            (see :func:`align_to_student`).
     """
 
-    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate'):
+    def __init__(self, name, loss, direction='identity', projector=None, align='interpolate',
+                 vector=DEFAULT_VECTOR):
         super().__init__()
         # a projector knows its own direction; `direction` names the projector-free kinds
-        self.name, self.align = name, align
+        self.name, self.align, self.vector = name, align, vector
         self.direction = projector.direction if projector is not None else direction
         self.loss = loss
         self.projector = projector
@@ -109,7 +113,8 @@ class DistillEntry(nn.Module):
             student_feat = full_precision(student_feat)
             if teacher_feat is None:
                 return self.loss(student_feat)
-            teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align)
+            teacher_feat, student_feat = align_to_student(full_precision(teacher_feat), student_feat, self.align,
+                                                          self.vector)
             if keep is not None:
                 keep[self.name] = (student_feat.detach(), teacher_feat.detach())
             if self.projector is not None:
@@ -131,7 +136,8 @@ class CrossTaskDistiller(BaseModel):
             when there is one teacher; omit it for a teacher-free loss); ``projector``
             (``'inverted'`` (default with a teacher), ``'traditional'``, ``'identity'``, or a dict with
             ``direction`` and :class:`FeatureProjector` options); ``loss`` (a registered loss config);
-            ``align`` (``'interpolate'`` (default) or ``'pool'``).
+            ``align`` (``'interpolate'`` (default) or ``'pool'``); ``vector`` (``'broadcast'`` (default) or
+            ``'pool'``: how a pooled classifier's (B, C) vector meets a map or tokens).
         projector (str | dict): the projector of entries that do not set their own. Default
             ``'inverted'``; ``model.projector='traditional'`` switches a whole config.
         dry_run_size (tuple[int, int]): image size of the build-time dry run that infers channel
@@ -173,6 +179,7 @@ class CrossTaskDistiller(BaseModel):
         if scope is not None:
             student_cfg['_scope_'] = scope
         self.student, self.student_scope = build_model_from_spec(student_cfg)
+        check_student(self.student)
         self.data_preprocessor = self.student.data_preprocessor
         teachers, distill = _checked_containers(teachers, distill)
         if not distill:
@@ -219,6 +226,8 @@ class CrossTaskDistiller(BaseModel):
             loss = build_loss(e['loss'], f'distill entry {name!r}')  # validated where it is built
             if e.get('align', 'interpolate') not in _ALIGN_MODES:
                 raise ValueError(f"distill entry {name!r}: align must be one of {_ALIGN_MODES}, got {e['align']!r}")
+            if e.get('vector', DEFAULT_VECTOR) not in VECTOR_MODES:
+                raise ValueError(f"distill entry {name!r}: vector must be one of {VECTOR_MODES}, got {e['vector']!r}")
             teacher_name = teacher_tap = None
             if e.get('teacher') is not None:
                 teacher_name, teacher_tap = self._split_teacher_tap(name, e['teacher'], teachers)
@@ -231,6 +240,7 @@ class CrossTaskDistiller(BaseModel):
             self._entries.append(dict(name=name, student=e['student'], teacher=teacher_name,
                                       t_index=t_index, projector=e.get('projector', default_projector),
                                       loss=loss, align=e.get('align', 'interpolate'),
+                                      vector=e.get('vector', DEFAULT_VECTOR),
                                       same_task=bool(e.get('same_task', False))))
 
     @staticmethod
@@ -289,8 +299,8 @@ class CrossTaskDistiller(BaseModel):
                 self._check_same_task(e, type(loss).__name__, direction, s_feat, t_feat)
             names = (f"student tap {self.student_taps.specs[i]!r}",
                      f"teacher {e['teacher']!r} tap {self.teachers[e['teacher']].taps.specs[e['t_index']]!r}")
-            projector = build_projector(direction, s_feat, t_feat, names=names, **proj_opts)
-            entry = DistillEntry(e['name'], loss, direction, projector, e['align'])
+            projector = build_projector(direction, s_feat, t_feat, names=names, vector=e['vector'], **proj_opts)
+            entry = DistillEntry(e['name'], loss, direction, projector, e['align'], e['vector'])
             try:  # validate the pairing now, not at the first training step
                 entry(s_feat, t_feat)
             except Exception as exc:

@@ -1,10 +1,14 @@
 """Projectors between student and teacher feature spaces, and the spatial alignment of the two.
 
 Layouts: a feature ``map`` is (B, C, H, W); ``tokens`` are (B, N, C); a ``vector`` (B, C) is treated
-as tokens with N = 1. A projector is a linear map on the channel dimension: a 1x1 convolution for
-maps, a linear layer for tokens; it works in the student's layout. A teacher of the other layout is
-brought to it first (:func:`align_to_student`): a map is laid out as tokens on the student's patch grid,
-or patch tokens as a map, so a ViT and a CNN pair either way. Directions:
+as tokens with N = 1 (channel-first tokens (B, C, N) are made tokens when tapped, see
+:mod:`mmcrosskd.models.layouts`). A projector is a linear map on the channel dimension: a 1x1
+convolution for maps, a linear layer for tokens and vectors; it works in the layout the two sides are
+compared in. A teacher of the other layout is brought to the student's first (:func:`align_to_student`):
+a map is laid out as tokens on the student's patch grid, or patch tokens as a map, so a ViT and a CNN
+pair either way; a vector (a pooled classifier's output) against a map or tokens is repeated over the
+other side's positions (``vector='broadcast'``, the default) or compared with the other side's mean over
+positions (``vector='pool'``). Directions:
 
 * ``'inverted'`` (the paper's): teacher -> student space, ``loss(student, P(teacher))``;
 * ``'traditional'``: student -> teacher space, ``loss(P(student), teacher)``;
@@ -16,6 +20,11 @@ import torch.nn.functional as F
 DIRECTIONS = ('inverted', 'traditional', 'identity')
 # which feature a projector of each direction maps; 'identity' has no projector
 _MAPPED_SIDE = {'inverted': 'teacher', 'traditional': 'student'}
+# How a vector (B, C) meets a map or tokens: the other side pooled to a vector, or the vector repeated over
+# the other side's positions. 'broadcast' trained a little better on the quick start (one seed, within the
+# seed-to-seed spread: docs/teachers.md), so it is the default.
+VECTOR_MODES = ('pool', 'broadcast')
+DEFAULT_VECTOR = 'broadcast'
 
 
 def feature_layout(x):
@@ -179,7 +188,8 @@ def _grid_or_raise(tokens, aspect, side):
     if grid is None:
         raise ValueError(f'cannot lay the {side} tokens {tuple(tokens.shape)} out on a patch grid with the '
                          f'aspect {aspect[0]}:{aspect[1]} of the other side\'s map (tried 0-2 leading class '
-                         'tokens); tap a map on both sides, or tokens on both sides')
+                         'tokens); tap a map on both sides, or tokens on both sides (if the tensor is '
+                         "channel-first, (B, C, N), say so on its tap: dict(tap=..., layout='bcn'))")
     return grid
 
 
@@ -191,7 +201,14 @@ def _resize_map(x, size, mode):
     return F.interpolate(x, size=size, mode='bilinear', align_corners=False)
 
 
-def align_to_student(teacher_feat, student_feat, mode='interpolate'):
+def _broadcast(vector, like):
+    """A (B, C) vector repeated over the positions of ``like`` (a map or tokens)."""
+    if like.dim() == 4:
+        return vector[:, :, None, None].expand(-1, -1, *like.shape[-2:])
+    return vector[:, None, :].expand(-1, like.shape[1], -1)
+
+
+def align_to_student(teacher_feat, student_feat, mode='interpolate', vector=DEFAULT_VECTOR):
     """Bring the teacher's feature to the student's layout, spatial size and token count.
 
     Maps: resized with bilinear interpolation (``mode='interpolate'``, the default: it keeps the
@@ -200,8 +217,10 @@ def align_to_student(teacher_feat, student_feat, mode='interpolate'):
     Tokens: counts must agree; ``mode='pool'`` averages both sides' tokens instead.
     A map against tokens: the tokens' patch grid is found with :func:`token_grid`; a teacher map is
     resized to it and flattened row-major (the student's class tokens are left out of the comparison),
-    teacher patch tokens are folded into a map and resized to the student's. A vector (B, C) against a
-    map or tokens: the other side's mean over positions.
+    teacher patch tokens are folded into a map and resized to the student's.
+    A vector (B, C) against a map or tokens, either side: ``vector='broadcast'`` (default) repeats it over
+    the other side's positions (both become that side's layout; the loss then averages over positions);
+    ``vector='pool'`` compares it with the other side's mean over positions (both become vectors).
     A 1x1 projector commutes with each of these, so aligning before projecting is exact.
 
     Returns:
@@ -225,15 +244,22 @@ def align_to_student(teacher_feat, student_feat, mode='interpolate'):
         n_t, n_s = teacher_feat.shape[1], student_feat.shape[1]
         raise ValueError(f'token counts differ (teacher {n_t}, student {n_s}); '
                          "set align='pool' to compare mean tokens")
-    # (B, C) against a map or tokens: compare with the mean over positions
+    if vector not in VECTOR_MODES:
+        raise ValueError(f'vector must be one of {VECTOR_MODES}, got {vector!r}')
+    # (B, C) against a map or tokens
     if t_dim == 2 and s_dim > 2:
+        if vector == 'broadcast':
+            return _broadcast(teacher_feat, student_feat), student_feat
         student_feat = student_feat.flatten(2).mean(2) if s_dim == 4 else student_feat.mean(1)
     elif s_dim == 2 and t_dim > 2:
+        if vector == 'broadcast':
+            return teacher_feat, _broadcast(student_feat, teacher_feat)
         teacher_feat = teacher_feat.flatten(2).mean(2) if t_dim == 4 else teacher_feat.mean(1)
     return teacher_feat, student_feat
 
 
-def build_projector(direction, student_feat, teacher_feat, names=('student', 'teacher'), **kwargs):
+def build_projector(direction, student_feat, teacher_feat, names=('student', 'teacher'), vector=DEFAULT_VECTOR,
+                    **kwargs):
     """Build the projector for one distillation entry from example features (the dry run).
 
     Args:
@@ -241,6 +267,7 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
         student_feat (Tensor): an example student feature.
         teacher_feat (Tensor): an example teacher feature.
         names (tuple[str, str]): the two taps, for messages.
+        vector (str): how a vector meets a map or tokens (see :func:`align_to_student`). Default 'broadcast'.
         **kwargs: options of :class:`FeatureProjector` (bias, norm, init, rank).
 
     Returns:
@@ -259,6 +286,9 @@ def build_projector(direction, student_feat, teacher_feat, names=('student', 'te
                 f'cannot pair a feature map with tokens: {s_desc} vs {t_desc}: {exc} (for mmpretrain ViTs, '
                 "model=dict(backbone=dict(out_type='featmap')) gives maps)") from exc
     c_s, c_t = channels(student_feat), channels(teacher_feat)
+    if (student_feat.dim() == 2) != (teacher_feat.dim() == 2):
+        # a vector against a map or tokens: the projector acts in the layout they are compared in
+        s_layout = feature_layout(align_to_student(teacher_feat, student_feat, vector=vector)[1])
     if direction == 'identity':
         if c_s != c_t:
             raise ValueError(f"projector='identity' needs equal channels: {s_desc} vs {t_desc}; "
