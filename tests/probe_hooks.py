@@ -15,6 +15,14 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 
 
+def _cpu_autocast_enabled():
+    """Whether CPU autocast is on (``is_autocast_enabled('cpu')`` from torch 2.4; before, its own function)."""
+    try:
+        return torch.is_autocast_enabled('cpu')
+    except TypeError:  # torch < 2.4
+        return torch.is_autocast_cpu_enabled()
+
+
 def _bare(runner):
     return runner.model.module if is_model_wrapper(runner.model) else runner.model
 
@@ -96,7 +104,7 @@ class ForwardDtypeProbe(Hook):
             seen = self.seen[path]
             seen['inputs'].update(_dtypes(args))
             seen['outputs'].update(_dtypes(output))
-            seen['autocast'].add(torch.is_autocast_enabled('cpu'))
+            seen['autocast'].add(_cpu_autocast_enabled())
         return record
 
     def after_train(self, runner):

@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from mmcrosskd.hooks import CheckpointMatchHook, ProjectorSpectrumHook, export_student
 from mmcrosskd.utils.distiller_state import (bare_student_checkpoint, entry_items, is_distiller_state,
                                              move_bare_student_in_place, projector_weights, student_into_distiller,
@@ -124,7 +125,7 @@ def test_checkpoint_match_on_resume():
 def test_export_writes_the_bare_student(tmp_path):
     path = str(tmp_path / 'student.pth')
     export_student({'meta': {'iter': 7}, 'state_dict': DISTILLER}, path)
-    out = torch.load(path, weights_only=True)
+    out = safe_load(path)
     assert out['meta'] == {'iter': 7, 'exported_by': 'mmcrosskd'}
     assert list(out['state_dict']) == ['backbone.w', 'head.b']
     assert bare_student_checkpoint(DISTILLER)['state_dict'].keys() == out['state_dict'].keys()

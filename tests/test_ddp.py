@@ -10,6 +10,7 @@ import sys
 import torch
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, ROOT, config_with_hooks, run_tool, seg_data_options
 
 # Per-sample independence, so that 2 x batch 1 and 1 x batch 2 compute the same gradient: backbone BN
@@ -34,7 +35,7 @@ def _launch(script, *args, env=None):
 
 
 def _params(path):
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return safe_load(path)
 
 
 def test_two_process_training_matches_one_process(tiny_seg, tmp_path):
@@ -56,7 +57,7 @@ def test_two_process_training_matches_one_process(tiny_seg, tmp_path):
     # one set of files, written by rank 0; no teacher weights in the checkpoint
     files = sorted(f for f in os.listdir(work) if f.endswith('.pth'))
     assert files == ['iter_2.pth', 'student_iter_2.pth', 'student_last.pth']
-    ddp = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu', weights_only=True)
+    ddp = safe_load(osp.join(work, 'iter_2.pth'))
     assert ddp['meta']['iter'] == 2
     ddp = ddp['state_dict']
     assert not any(k.startswith('module.') for k in ddp)
@@ -75,7 +76,7 @@ def test_two_process_training_matches_one_process(tiny_seg, tmp_path):
     student = [k for k in end[0] if k.startswith('student.')]
     assert set(student) <= set(moved), sorted(set(student) - set(moved))[:5]  # SGD moved every student weight
     assert any(k.startswith('entries.cls_c4') for k in moved)  # and the projectors
-    export = torch.load(osp.join(work, 'student_iter_2.pth'), map_location='cpu', weights_only=True)['state_dict']
+    export = safe_load(osp.join(work, 'student_iter_2.pth'))['state_dict']
     for k in student:
         assert torch.equal(export[k[len('student.'):]], end[0][k]), k
 

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, ROOT, run_tool
 from mmcrosskd.datasets import prepare_garment_depth
 from mmcrosskd.runner_utils import data_root_options, read_scalars
@@ -67,6 +68,6 @@ def test_kd_depth_student_from_random_teacher_keeps_the_teacher(tiny_depth, tmp_
     assert 'entries.c4.projector.proj.weight' in changed
     assert any(k.startswith('student.backbone.') for k in changed) and any(k.startswith('student.decode_head.')
                                                                           for k in changed)
-    ckpt = torch.load(osp.join(work, 'iter_4.pth'), map_location='cpu', weights_only=True)['state_dict']
+    ckpt = safe_load(osp.join(work, 'iter_4.pth'))['state_dict']
     assert any(k.startswith('entries.c4.projector') for k in ckpt) and not any('teacher' in k for k in ckpt)
     assert osp.isfile(osp.join(work, 'student_last.pth'))

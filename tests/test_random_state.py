@@ -22,6 +22,8 @@ class OnDevice(torch.Tensor):
     bytes back and is counted."""
 
     moves = 0
+    # results stay what __torch_dispatch__ returns (torch < 2.2 would wrap them back into this class)
+    __torch_function__ = torch._C._disabled_torch_function_impl
 
     @staticmethod
     def __new__(cls, inner, device='cuda'):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, run_tool, seg_data_options
 
 OPTS = ['randomness.seed=0', 'randomness.deterministic=True', 'default_hooks.checkpoint.interval=2',
@@ -15,7 +16,7 @@ OPTS = ['randomness.seed=0', 'randomness.deterministic=True', 'default_hooks.che
 
 
 def _load(path):
-    return torch.load(path, map_location='cpu', weights_only=True)
+    return safe_load(path)
 
 
 def test_resume_is_exact(tiny_seg, tmp_path):
@@ -51,7 +52,7 @@ def test_crash_while_saving_keeps_previous_file(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         atomic_torch_save({'w': torch.zeros(3), 'x': Boom()}, path)
-    assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
+    assert torch.equal(safe_load(path)['w'], torch.ones(3))
     assert [p.name for p in tmp_path.iterdir()] == ['student_last.pth']  # no temporary file left
 
 
@@ -77,7 +78,7 @@ def test_student_last_is_replaced_whole(tmp_path, monkeypatch, links):
         src = str(tmp_path / f'student_iter_{step}.pth')
         checkpoint.atomic_torch_save({'w': torch.full((3, ), float(step))}, src)
         checkpoint.atomic_link_or_copy(src, last)
-        assert torch.equal(torch.load(last, weights_only=True)['w'], torch.full((3, ), float(step)))
+        assert torch.equal(safe_load(last)['w'], torch.full((3, ), float(step)))
     assert os.path.samefile(last, src) == links
     assert sorted(p.name for p in tmp_path.iterdir()) == ['student_iter_1.pth', 'student_iter_2.pth',
                                                           'student_last.pth']

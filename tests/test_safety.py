@@ -17,6 +17,7 @@ from mmengine.hooks import Hook
 from mmengine.registry import HOOKS, MODELS, init_default_scope
 
 import mmcrosskd  # noqa: F401
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, ROOT, run_tool, seg_data_options
 from mmcrosskd.runner_utils import read_scalars
 from mmcrosskd.utils import checkpoint as ckpt_utils
@@ -100,7 +101,7 @@ def test_1_load_from_an_exported_student_loads_into_the_distiller(kd_run):
     from mmengine.runner import load_checkpoint
     d = build()
     load_checkpoint(d, osp.join(kd_run, 'student_last.pth'), map_location='cpu', strict=False)
-    saved = torch.load(osp.join(kd_run, 'student_last.pth'), map_location='cpu', weights_only=True)['state_dict']
+    saved = safe_load(osp.join(kd_run, 'student_last.pth'))['state_dict']
     own = d.student.state_dict()
     assert all(torch.equal(own[k], v) for k, v in saved.items())
 
@@ -136,7 +137,7 @@ def test_2_divergence_stops_before_its_checkpoint(tiny_seg, tmp_path):
     assert sorted(f for f in os.listdir(work) if f.endswith('.pth')) == [
         'iter_1.pth', 'iter_2.pth', 'student_iter_1.pth', 'student_iter_2.pth', 'student_last.pth']
     for name in ('iter_2.pth', 'student_last.pth'):
-        state = torch.load(osp.join(work, name), map_location='cpu', weights_only=True)['state_dict']
+        state = safe_load(osp.join(work, name))['state_dict']
         assert not nonfinite_entries(state), name
     assert latest_good_checkpoint(work) == osp.join(work, 'iter_2.pth')  # what --resume takes
     assert not osp.exists(osp.join(work, '.training.lock'))
@@ -191,7 +192,7 @@ def test_4_export_refuses_to_overwrite_its_input(tmp_path):
     with pytest.raises(ValueError, match='is one of the input checkpoints'):
         analyze_projector.main([src, '--out', src])
     assert _digest(src) == before
-    assert torch.equal(torch.load(out, weights_only=True)['state_dict']['w'], torch.ones(2))
+    assert torch.equal(safe_load(out)['state_dict']['w'], torch.ones(2))
 
 
 # 5 ---------------------------------------------------------------------------------------------------------
@@ -450,7 +451,7 @@ def test_12_disk_full_while_saving_is_reported_and_cleaned(tmp_path, monkeypatch
     assert info.value.errno == errno.ENOSPC
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ['student_last.pth']
-    assert torch.equal(torch.load(path, weights_only=True)['w'], torch.ones(3))
+    assert torch.equal(safe_load(path)['w'], torch.ones(3))
 
 
 def test_12_temporaries_of_killed_processes_are_removed(tmp_path):

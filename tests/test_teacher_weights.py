@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 import mmcrosskd  # noqa: F401  (registers everything; the torchvision guard runs first)
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from mmcrosskd.models.teacher import FrozenTeacher
 from mmcrosskd.utils.checkpoint import fit_teacher_state
 from mmcrosskd.utils.teacher_weights import (checkpoint_url, from_timm, from_torchvision, hub_cache_path,
@@ -273,7 +274,7 @@ def test_mobilenet_file_loads_only_with_a_key_map_that_fits():
     path = _mobilenet_file()
     config = 'mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py'
     tv = torchvision.models.mobilenet_v2()
-    tv.load_state_dict(torch.load(path, weights_only=True))  # torchvision's own model, as reference
+    tv.load_state_dict(safe_load(path))  # torchvision's own model, as reference
     teacher = FrozenTeacher('cls', config, checkpoint=path, key_map='torchvision')
     x = torch.randn(2, 3, 96, 96, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():  # the same network: torchvision's outputs (ImageNet logits), to float precision

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import mmcrosskd  # noqa: F401  (checkpoint allow-list)
+from mmcrosskd.compat.checkpoint_globals import safe_load
 from conftest import DATA, ROOT, cls_data_options, run_tool, seg_data_options
 from mmcrosskd.runner_utils import read_scalars
 
@@ -21,8 +22,8 @@ def test_train_validate_resume_test(kind, tiny_seg, tiny_cls, tmp_path):
     run_tool('train', cfg, '--work-dir', work, '--cfg-options', *data)
     ckpt = osp.join(work, 'iter_2.pth')
     assert osp.isfile(ckpt)
-    # weights_only=True works on mmengine checkpoints (our allow-list), no environment variable
-    state = torch.load(ckpt, map_location='cpu', weights_only=True)
+    # a weights-only load works on mmengine checkpoints (our allow-list / restricted unpickler), no env variable
+    state = safe_load(ckpt)
     assert state['meta']['iter'] == 2 and 'message_hub' in state
     assert any(metric in line for line in read_scalars(work)), 'validation metric not logged'
 
@@ -32,7 +33,7 @@ def test_train_validate_resume_test(kind, tiny_seg, tiny_cls, tmp_path):
     log = proc.stdout + proc.stderr
     assert re.search(r'resumed epoch: \d+, iter: 2', log), log[-3000:]
     assert osp.isfile(osp.join(work, 'iter_4.pth'))
-    resumed = torch.load(osp.join(work, 'iter_4.pth'), map_location='cpu', weights_only=True)
+    resumed = safe_load(osp.join(work, 'iter_4.pth'))
     assert resumed['meta']['iter'] == 4
 
     # resume from an explicit path

@@ -15,6 +15,7 @@ from collections import OrderedDict
 
 import torch
 
+from ..compat.checkpoint_globals import safe_load
 from .distiller_state import strip_wrapper
 
 _STATE_KEYS = ('state_dict', 'model', 'module')
@@ -92,7 +93,9 @@ def read_checkpoint(path, what='checkpoint', weights_only=True, unsafe_hint=None
     """
     check_checkpoint_file(path, what)
     try:
-        return torch.load(path, map_location='cpu', weights_only=weights_only)
+        if weights_only:  # also on torch < 2.4, which has no allow-list for mmengine's contents
+            return safe_load(path, map_location='cpu')
+        return torch.load(path, map_location='cpu', weights_only=False)
     except pickle.UnpicklingError as exc:
         text = str(exc)
         if 'Unsupported global' not in text:  # not a refusal: the file is damaged
