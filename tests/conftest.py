@@ -55,6 +55,18 @@ def _write_idx(path, array):
         f.write(header + array.astype(np.uint8).tobytes())
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment():
+    """Each test leaves os.environ as it found it: tools run in-process (tools/train.py's main, the slurm
+    launcher) export RANK / WORLD_SIZE / LOCAL_RANK, which would make a later test's training think it is
+    rank 3 of a distributed job."""
+    saved = dict(os.environ)
+    yield
+    if dict(os.environ) != saved:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
 @pytest.fixture(scope='session')
 def fashion_source(tmp_path_factory):
     """Real Fashion-MNIST if installed, else a small stand-in in the same idx format."""
