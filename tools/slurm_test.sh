@@ -3,28 +3,8 @@
 #   tools/slurm_test.sh PARTITION JOB_NAME CONFIG CHECKPOINT [test.py options...]
 # Environment: GPUS (8 tasks in all), GPUS_PER_NODE (8), CPUS_PER_TASK (5), SRUN_ARGS (extra srun options),
 # PYTHON (python).
-if [ $# -lt 4 ]; then
-    echo "usage: $(basename "$0") PARTITION JOB_NAME CONFIG CHECKPOINT [tools/test.py options, e.g. --work-dir DIR]" >&2
-    echo "  environment: GPUS=${GPUS:-8} GPUS_PER_NODE=${GPUS_PER_NODE:-8} CPUS_PER_TASK=${CPUS_PER_TASK:-5}" \
-         "SRUN_ARGS='${SRUN_ARGS:-}' PYTHON=${PYTHON:-python}" >&2
-    exit 2
-fi
-PARTITION=$1
-JOB_NAME=$2
+source "$(dirname "$0")/launch.sh"
+need_args 4 $# "PARTITION JOB_NAME CONFIG CHECKPOINT [tools/test.py options, e.g. --work-dir DIR]" "$SRUN_ENV"
 CONFIG=$3
 CHECKPOINT=$4
-shift 4
-GPUS=${GPUS:-8}
-GPUS_PER_NODE=${GPUS_PER_NODE:-8}
-HERE=$(cd "$(dirname "$0")" && pwd)
-# SRUN_ARGS is a list of options: split on spaces on purpose
-# shellcheck disable=SC2086
-PYTHONPATH="$HERE/..${PYTHONPATH:+:$PYTHONPATH}" exec srun -p "$PARTITION" \
-    --job-name="$JOB_NAME" \
-    --gres=gpu:"$GPUS_PER_NODE" \
-    --ntasks="$GPUS" \
-    --ntasks-per-node="$GPUS_PER_NODE" \
-    --cpus-per-task="${CPUS_PER_TASK:-5}" \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS:-} \
-    "${PYTHON:-python}" -u "$HERE/test.py" "$CONFIG" "$CHECKPOINT" --launcher slurm "$@"
+srun_tool test "$1" "$2" "$CONFIG" "$CHECKPOINT" --launcher slurm "${@:5}"

@@ -114,8 +114,7 @@ class _RestrictedUnpickler(pickle._Unpickler):
 
     def _load_build(self):
         inst = self.stack[-2]
-        if type(inst) not in (dict, list, torch.Tensor, torch.nn.Parameter) and \
-                id(type(inst)) not in self._allowed_ids:
+        if type(inst) not in (dict, list, torch.Tensor, torch.nn.Parameter):
             self._check(type(inst), 'built')
         pickle._Unpickler.load_build(self)
 
