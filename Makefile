@@ -1,15 +1,18 @@
 # The two commands a user runs: `make demo` (the main job) and `make test` (the test suite).
 # Both install what is missing first (tools/install.sh is idempotent: seconds when installed).
 # STACK=main (default: torch 2.13, .venv/) or STACK=reference (the OpenMMLab reference stack: torch 2.1.2,
-# numpy 1.26, .venv-reference/). On the reference stack `make test` runs the subset listed in
+# numpy 1.26, .venv-reference/) or STACK=gpu-machine (torch 2.11.0, the lent GPU machine's torch,
+# .venv-gpu-machine/). On the reference and gpu-machine stacks `make test` runs the subset listed in
 # tests/reference_subset.txt (every module, in a fraction of the time); TESTS=tests runs everything.
 STACK ?= main
 VENV_main := .venv
 VENV_reference := .venv-reference
+VENV_gpu-machine := .venv-gpu-machine
 VENV := $(VENV_$(STACK))
 PY := $(VENV)/bin/python
 TESTS_main := tests
 TESTS_reference := $(shell grep -v '^\#' tests/reference_subset.txt 2>/dev/null)
+TESTS_gpu-machine := $(TESTS_reference)
 TESTS ?= $(TESTS_$(STACK))
 PYTEST_ARGS ?=
 

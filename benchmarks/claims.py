@@ -16,6 +16,10 @@ the **paired** gain: the mean of the per-seed differences over the seeds both se
 error of that mean. Where a seed moves every setting together (on the converged student seed 3 was the lowest
 run of nearly every setting), pairing removes that shared part. The verdict is read from the paired gain
 when at least 3 seeds pair up, else from the unpaired one; the table says which.
+The over-fitting regime is trained on three disjoint subsets of 50 scenes (``SMALL_SUBSETS``): a run pairs with
+the run of the same seed on the same subset, the verdict reads all (subset, seed) pairs together, and a claim
+counts as reproduced (or reversed) only if it also points the same way on every subset; the table gives
+each subset's mean paired gain beside the overall one.
 Where one evaluation is noisy next to the effects (depth), the same runs are also read as the mean of their
 last few validations (``TAIL``), so that no verdict rests on a single evaluation.
 The mechanism table reads the projectors' spectra that every KD run records (first and last logged values
@@ -35,11 +39,19 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 RESULTS = osp.join(ROOT, 'benchmarks', 'results')
 
 LAST = 3  # validations averaged by the second depth reading (see TAIL)
-# (sweep folder, metric, higher is better, label)
+# The over-fitting regime over three disjoint subsets of 50 training scenes (issue #29; the rule that fixed
+# them is in benchmarks/sweeps/seg_small_data.py): one sweep folder per subset, runs paired by (subset, seed).
+SMALL_SUBSETS = ('seg_small_data', 'seg_small_data_scenes500', 'seg_small_data_scenes1500')
+# The settings the other two subsets run (their specs' settings; tests/test_sweep_specs.py checks the two agree):
+# a comparison of other settings reads the first subset only.
+SUBSET_SETTINGS = ('no_distillation', 'inv_random', 'trad_random', 'teacher_free', 'inv_in1k', 'trad_in1k')
+SUBSET_LABELS = {'seg_small_data': 'scenes 0-49', 'seg_small_data_scenes500': 'scenes 500-549',
+                 'seg_small_data_scenes1500': 'scenes 1500-1549'}
+# (sweep folder, or folders of one regime's subsets; metric, higher is better, label)
 SWEEPS = dict(
     seg=('seg_converged', 'mIoU', True, 'segmentation, mIoU'),
     depth=('depth_converged', 'abs_rel', False, 'depth, abs rel'),
-    small=('seg_small_data', 'mIoU', True, 'segmentation on 50 scenes (over-fitting), mIoU'),
+    small=(SMALL_SUBSETS, 'mIoU', True, 'segmentation on 50 scenes (over-fitting; 3 subsets), mIoU'),
     few=('seg_fewer_scenes', 'mIoU', True, 'segmentation on 20 scenes (over-fitting more), mIoU'),
     depth3=('depth_converged', 'abs_rel', False, f'depth, abs rel averaged over the last {LAST} validations'),
 )
@@ -90,18 +102,31 @@ CLAIMS = [
 ]
 
 
-def load(sweep, tail=None):
-    """``{setting: [result dicts]}`` of one sweep folder.
+def subsets_of(sweep):
+    """The sweep folders of one regime: a tuple of subset folders, or one folder."""
+    return tuple(sweep) if isinstance(sweep, (tuple, list)) else (sweep,)
+
+
+def load(sweep, tail=None, results=None):
+    """``{setting: [result dicts]}`` of one sweep folder, or of a regime's subset folders (each result then
+    carries its folder as ``subset``).
 
     Args:
-        sweep (str): the folder under ``benchmarks/results``.
+        sweep (str | tuple[str]): the folder(s) under ``results``.
         tail (int, optional): read each run's ``value`` as the mean of its last ``tail`` validations (its
             ``curve``); runs with fewer validations are left out. None keeps the final validation.
+        results (str, optional): the results root; ``benchmarks/results`` by default.
+
+    Returns:
+        dict: setting name -> its runs (result dicts with a ``subset`` key).
     """
     out = {}
-    for f in sorted(glob.glob(osp.join(RESULTS, sweep, '*', 'seed*', 'result.json'))):
+    paths = [(folder, f) for folder in subsets_of(sweep)
+             for f in sorted(glob.glob(osp.join(results or RESULTS, folder, '*', 'seed*', 'result.json')))]
+    for folder, f in paths:
         with open(f) as fh:
             r = json.load(fh)
+        r['subset'] = folder
         if tail is not None:
             curve = [v for v in r.get('curve') or [] if v is not None]
             r['value'] = sum(curve[-tail:]) / tail if len(curve) >= tail else None
@@ -120,15 +145,52 @@ def compare(rows, a, b, higher):
     return gain, se, len(va), len(vb)
 
 
+def pair_gains(rows, a, b, higher):
+    """``{(subset, seed): gain of a over b}`` (+ = better) over the runs both settings have: a run pairs
+    only with the run of the same seed on the same training data."""
+    va, vb = ({(r.get('subset'), r['seed']): r['value'] for r in rows.get(n, [])} for n in (a, b))
+    return {k: (va[k] - vb[k]) * (1 if higher else -1) for k in sorted(set(va) & set(vb))}
+
+
 def paired(rows, a, b, higher):
-    """Mean per-seed gain of a over b (+ = better) over their common seeds, its standard error, and the
-    number of pairs; None below 2 pairs."""
-    va, vb = ({r['seed']: r['value'] for r in rows.get(n, [])} for n in (a, b))
-    seeds = sorted(set(va) & set(vb))
-    if len(seeds) < 2:
+    """Mean paired gain of a over b (+ = better) over all their (subset, seed) pairs, its standard error, and
+    the number of pairs; None below 2 pairs."""
+    gains = list(pair_gains(rows, a, b, higher).values())
+    if len(gains) < 2:
         return None
-    mean, std, n = summarise([(va[s] - vb[s]) * (1 if higher else -1) for s in seeds])
+    mean, std, n = summarise(gains)
     return mean, std / math.sqrt(n), n
+
+
+def per_subset(rows, a, b, higher, subsets):
+    """``[(subset, mean paired gain or None, pairs)]`` in the order of ``subsets``."""
+    gains = pair_gains(rows, a, b, higher)
+    out = []
+    for subset in subsets:
+        g = [v for (sub, _), v in gains.items() if sub == subset]
+        out.append((subset, sum(g) / len(g) if g else None, len(g)))
+    return out
+
+
+def subset_verdict(said, subsets):
+    """A multi-subset claim's verdict: *reproduced* (or *reversed*) only when it also points the same way on
+    every subset; with a subset not yet run, the verdict so far and how many subsets it covers.
+
+    Args:
+        said (str): the verdict of all pairs together (``verdict``'s words).
+        subsets (list): ``per_subset``'s rows.
+
+    Returns:
+        str: the verdict.
+    """
+    run = [(sub, g) for sub, g, n in subsets if n]
+    if len(run) < len(subsets):
+        return f'{said} so far ({len(run)} of {len(subsets)} subsets run)'
+    sign = 1 if 'reproduced' in said and 'not' not in said else -1 if 'reversed' in said else 0
+    against = [SUBSET_LABELS.get(sub, sub) for sub, g in run if sign and g * sign <= 0]
+    if against:
+        return f"not reproduced (all pairs: {said.replace('*', '')}, but {', '.join(against)} the other way)"
+    return said
 
 
 def verdict(cmp):
@@ -150,11 +212,11 @@ def fmt(x, digits):
 
 def claim_table(data):
     lines = ['| paper\'s claim | paper | our setting (task: a vs b) | measured gain +- s.e. (n_a, n_b) | '
-             'paired by seed: gain +- s.e. (pairs) | verdict |',
-             '|---|---|---|---|---|---|']
+             'paired by (subset,) seed: gain +- s.e. (pairs) | per subset: paired gain (pairs) | verdict |',
+             '|---|---|---|---|---|---|---|']
     for claim, paper, tests in CLAIMS:
         for i, (task, a, b) in enumerate(tests):
-            _, metric, higher, label = SWEEPS[task]
+            sweep, metric, higher, label = SWEEPS[task]
             cmp, pair = compare(data[task], a, b, higher), paired(data[task], a, b, higher)
             digits = 2 if higher else 4
             measured = '' if cmp is None else f'{fmt(cmp[0], digits)} +- {cmp[1]:.{digits}f} ({cmp[2]}, {cmp[3]})'
@@ -163,8 +225,17 @@ def claim_table(data):
                 said = f'{verdict((pair[0], pair[1], pair[2], pair[2]))} (paired)'
             else:
                 said = verdict(cmp)
+            subsets = ''
+            if len(subsets_of(sweep)) > 1 and not {a, b} <= set(SUBSET_SETTINGS):
+                subsets = f'{SUBSET_LABELS[subsets_of(sweep)[0]]} only'
+            elif len(subsets_of(sweep)) > 1:
+                rows = per_subset(data[task], a, b, higher, subsets_of(sweep))
+                subsets = '; '.join(f"{SUBSET_LABELS.get(sub, sub)}: "
+                                    + ('-' if g is None else f'{fmt(g, digits)} ({n})') for sub, g, n in rows)
+                if cmp is not None:
+                    said = subset_verdict(said, rows)
             lines.append(f"| {claim if i == 0 else ''} | {paper if i == 0 else ''} | {label}: `{a}` vs `{b}` | "
-                         f'{measured} | {by_seed} | {said} |')
+                         f'{measured} | {by_seed} | {subsets} | {said} |')
     return '\n'.join(lines)
 
 
@@ -176,9 +247,14 @@ def settings_table(data, task):
     digits = 2 if higher else 4
     lines = [f'| setting | {metric} mean +- std | n | seeds |', '|---|---|---|---|']
     for name, rs in rows.items():
-        m, s, n = summarise([r['value'] for r in rs])
-        seeds = ', '.join(f"{r['value']:.{digits}f}" for r in rs)
-        lines.append(f'| `{name}` | {m:.{digits}f} +- {s:.{digits}f} | {n} | {seeds} |')
+        for subset in subsets_of(sweep):  # one row per subset where a regime has several
+            runs = [r for r in rs if r['subset'] == subset]
+            if not runs:
+                continue
+            m, s, n = summarise([r['value'] for r in runs])
+            seeds = ', '.join(f"{r['value']:.{digits}f}" for r in runs)
+            where = f' ({SUBSET_LABELS.get(subset, subset)})' if len(subsets_of(sweep)) > 1 else ''
+            lines.append(f'| `{name}`{where} | {m:.{digits}f} +- {s:.{digits}f} | {n} | {seeds} |')
     return '\n'.join(lines)
 
 
@@ -264,13 +340,15 @@ def best_pair_figure(data, path):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     p.add_argument('--out', default=osp.join(ROOT, 'docs', 'results.md'))
+    p.add_argument('--results', default=RESULTS, help='the results root (benchmarks/results)')
     a = p.parse_args(argv)
-    data = {task: load(sweep, TAIL.get(task)) for task, (sweep, *_rest) in SWEEPS.items()}
+    data = {task: load(sweep, TAIL.get(task), a.results) for task, (sweep, *_rest) in SWEEPS.items()}
     fig = osp.join(osp.dirname(a.out), 'results_spectrum.png')
     pair = best_pair_figure(data, fig)
     text = ['## The claims', '', claim_table(data), '', '## Every setting', '']
     for task, (sweep, metric, higher, label) in SWEEPS.items():
-        text += [f'### {label} (`benchmarks/results/{sweep}/`)', '', settings_table(data, task), '']
+        folders = ', '.join(f'`benchmarks/results/{f}/`' for f in subsets_of(sweep))
+        text += [f'### {label} ({folders})', '', settings_table(data, task), '']
     text += ['## The mechanism: what the projectors did', '', mechanism_table(data), '']
     if pair:
         best, twin = pair

@@ -221,6 +221,41 @@ def test_paired_gain_by_hand():
     assert claims.paired({'a': rows['a'][:1], 'b': rows['b']}, 'a', 'b', True) is None  # one pair
 
 
+def test_over_fitting_claims_pair_by_subset_and_seed(tmp_path):
+    """Issue #29: a run pairs with the same seed on the same scenes, never with that seed on another subset;
+    the verdict reads all pairs, and holds only where every subset points the same way."""
+    import claims
+    first, second, third = claims.SMALL_SUBSETS
+    values = {(first, 'a', 0): 20.0, (first, 'b', 0): 19.0, (first, 'a', 1): 22.0, (first, 'b', 1): 21.5,
+              (second, 'a', 0): 30.0, (second, 'b', 0): 28.0, (second, 'a', 1): 31.0, (second, 'b', 1): 29.5}
+    for (folder, setting, seed), value in values.items():
+        run = tmp_path / folder / setting / f'seed{seed}'
+        run.mkdir(parents=True)
+        (run / 'result.json').write_text(json.dumps(dict(setting=setting, seed=seed, value=value)))
+    rows = claims.load(claims.SMALL_SUBSETS, results=str(tmp_path))
+    assert sorted((r['subset'], r['seed']) for r in rows['a']) == [(first, 0), (first, 1), (second, 0), (second, 1)]
+    gains = [1.0, 0.5, 2.0, 1.5]  # per (subset, seed); pairing seed 0 of one subset with the other's is wrong
+    assert claims.pair_gains(rows, 'a', 'b', True) == dict(zip([(first, 0), (first, 1), (second, 0), (second, 1)],
+                                                               gains))
+    gain, se, n = claims.paired(rows, 'a', 'b', True)
+    assert (gain, n) == (1.25, 4) and se == pytest.approx(math.sqrt(((.25 ** 2 + .75 ** 2) * 2) / 3) / 2)
+    assert claims.per_subset(rows, 'a', 'b', True, claims.SMALL_SUBSETS) == [(first, 0.75, 2), (second, 1.75, 2),
+                                                                             (third, None, 0)]
+    # the verdict: with a subset missing, what holds so far; with all three, it must hold on each
+    said = claims.verdict((gain, se, n, n))
+    assert said == '**reproduced**'  # 1.25 >= 2 * 0.323
+    assert claims.subset_verdict(said, claims.per_subset(rows, 'a', 'b', True, claims.SMALL_SUBSETS)) == \
+        '**reproduced** so far (2 of 3 subsets run)'
+    every = [(first, 0.75, 2), (second, 1.75, 2), (third, 0.1, 5)]
+    assert claims.subset_verdict(said, every) == '**reproduced**'
+    against = [(first, 0.75, 2), (second, 1.75, 2), (third, -0.1, 5)]
+    assert claims.subset_verdict(said, against) == \
+        'not reproduced (all pairs: reproduced, but scenes 1500-1549 the other way)'
+    assert claims.subset_verdict('**reversed** (paired)', [(first, -1, 5), (second, 0.2, 5), (third, -2, 5)]) \
+        .startswith('not reproduced (all pairs: reversed (paired), but scenes 500-549')
+    assert claims.subset_verdict('not reproduced (paired)', against) == 'not reproduced (paired)'
+
+
 def test_claims_rewrite_only_their_block(tmp_path):
     import claims
     doc = tmp_path / 'results.md'

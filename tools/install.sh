@@ -2,6 +2,7 @@
 # Build a virtual environment with a pinned OpenMMLab stack and mmcrosskd in editable mode.
 #   STACK=main (default)   .venv/            requirements/pinned.txt            (torch 2.13.0)
 #   STACK=reference        .venv-reference/  requirements/pinned-reference.txt  (torch 2.1.2, numpy 1.26)
+#   STACK=gpu-machine      .venv-gpu-machine/ requirements/pinned-gpu-machine.txt (torch 2.11.0, the GPU machine's)
 # Idempotent: when everything is already installed it only checks and returns in seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,7 +11,9 @@ STACK=${STACK:-main}
 case $STACK in
   main) PINS=requirements/pinned.txt; DEFAULT_VENV=$ROOT/.venv ;;
   reference) PINS=requirements/pinned-reference.txt; DEFAULT_VENV=$ROOT/.venv-reference ;;
-  *) echo "[install] error: STACK=$STACK: use main (torch 2.13, .venv) or reference (torch 2.1.2, .venv-reference)" >&2
+  gpu-machine) PINS=requirements/pinned-gpu-machine.txt; DEFAULT_VENV=$ROOT/.venv-gpu-machine ;;
+  *) echo "[install] error: STACK=$STACK: use main (torch 2.13, .venv), reference (torch 2.1.2, .venv-reference)" \
+          "or gpu-machine (torch 2.11.0, .venv-gpu-machine)" >&2
      exit 2 ;;
 esac
 VENV=${VENV:-$DEFAULT_VENV}
