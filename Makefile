@@ -16,7 +16,7 @@ TESTS_gpu-machine := $(TESTS_reference)
 TESTS ?= $(TESTS_$(STACK))
 PYTEST_ARGS ?=
 
-.PHONY: install demo test clean
+.PHONY: install demo test mutation clean
 
 install:
 	STACK=$(STACK) bash tools/install.sh
@@ -26,6 +26,10 @@ demo: install
 
 test: install
 	$(PY) -m pytest $(TESTS) $(PYTEST_ARGS)
+
+# The mutation run (docs/testing.md): one-line mutants of the package, each must fail its tests (~6 minutes).
+mutation: install
+	nice -n 5 $(PY) benchmarks/mutation.py
 
 clean:
 	rm -rf work_dirs .pytest_cache

@@ -222,6 +222,14 @@ MUTANTS = [
       'self._pending = state', 'self._pending = None',
       'a resumed run draws other random numbers than an uninterrupted one',
       ['tests/test_random_state.py::TestResume::test_resume_continues_the_streams']),
+    M('claims-pair-by-seed-only', 'benchmarks/claims.py',
+      "va, vb = ({(r.get('subset'), r['seed']): r['value']", "va, vb = ({(None, r['seed']): r['value']",
+      "a seed's run on one scene subset is paired with that seed's run on another",
+      ['tests/test_sweep.py::test_over_fitting_claims_pair_by_subset_and_seed']),
+    M('claims-subset-direction-ignored', 'benchmarks/claims.py',
+      'if sign and g * sign <= 0]', 'if False]',
+      'an over-fitting claim counts as reproduced while one subset points the other way',
+      ['tests/test_sweep.py::test_over_fitting_claims_pair_by_subset_and_seed']),
 ]
 
 
@@ -285,7 +293,7 @@ Tests compare values with hand-computed ones, so that a wrong formula fails them
 run breaks the package one line at a time and runs the tests meant to catch each break:
 
 ```bash
-nice -n 5 .venv/bin/python benchmarks/mutation.py      # about 10 minutes on 2 cores; rewrites the table below
+make mutation    # installs what is missing, then: nice -n 5 .venv/bin/python benchmarks/mutation.py (rewrites the table below)
 ```
 
 It works on a scratch copy (`mmcrosskd/`, `tests/`, `tools/`, `benchmarks/*.py`), so the checkout is never
