@@ -485,16 +485,23 @@ def write_report(results, path, cmd, not_run=()):
              '  each layout pair at the user\'s tap: the pooled DeiT classifier (B, C) into the FCN student through both',
              '  projectors, MLP-Mixer\'s channel-first tokens (B, C, N), Conformer\'s nested `backbone[-1][0]`, and a',
              '  headless DINOv2 student, refused.', '',
-             'Summary:', *summary,
-             f"- tapped as a user would (`backbone[-1]` / `backbone`): {sum(r.get('tap_rule') == 'user' for r in results)}"
-             f' of {len(results)} families; the rows marked *(earlier sweep: deepest map)* are results of the sweep',
-             '  before that rule, not re-run since; they tapped the deepest backbone feature map, for each of them a',
-             '  `backbone[i]` (usually the last stage, i.e. `backbone[-1]`)'] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
+             'Summary:', *summary, tapped_line(results)] + ([f'- not run yet: {len(not_run)} families (the sweep was cut short)']
                                       if not_run else []) + open_notes + ['',
              '| family | config | as teacher | as student | seconds |', '|---|---|---|---|---|', *rows]
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     with open(path, 'w') as f:
         f.write('\n'.join(lines) + '\n')
+
+
+def tapped_line(results):
+    """The summary line on taps: how many families were tapped as a user would, and what the others are."""
+    user = sum(r.get('tap_rule') == 'user' for r in results)
+    line = f'- tapped as a user would (`backbone[-1]` / `backbone`): {user} of {len(results)} families'
+    if user == len(results):
+        return line
+    return (line + '; the rows marked *(earlier sweep: deepest map)* are results of the sweep before that rule, '
+            'not re-run since; they tapped the deepest backbone feature map, for each of them a `backbone[i]` '
+            '(usually the last stage, i.e. `backbone[-1]`)')
 
 
 def main(argv=None):
