@@ -16,7 +16,7 @@ TESTS_gpu-machine := $(TESTS_reference)
 TESTS ?= $(TESTS_$(STACK))
 PYTEST_ARGS ?=
 
-.PHONY: install demo test mutation clean
+.PHONY: install demo test mutation gpu-dry-run clean
 
 install:
 	STACK=$(STACK) bash tools/install.sh
@@ -30,6 +30,11 @@ test: install
 # The mutation run (docs/testing.md): one-line mutants of the package, each must fail its tests (~6 minutes).
 mutation: install
 	nice -n 5 $(PY) benchmarks/mutation.py
+
+# benchmarks/gpu_check.sh's phases on the CPU at tiny sizes, in this stack's environment: with
+# STACK=gpu-machine, under the GPU machine's torch 2.11 before a GPU is lent (docs/install.md).
+gpu-dry-run: install
+	PYTHON=$(PY) bash benchmarks/gpu_check.sh --dry-run --out work_dirs/gpu_check_dry_$(STACK)
 
 clean:
 	rm -rf work_dirs .pytest_cache
