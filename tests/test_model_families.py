@@ -83,7 +83,11 @@ def test_report_counts_and_reasons(tmp_path):
     assert '- as student: ok: 1, outside: 0, n/a: 1, FAIL: 1, timeout: 1' in text
     assert '| mmseg/d | `d/d.py` | timeout - no result within 300 s |' in text
     assert '| mmseg/a (earlier sweep: deepest map) | `a/a.py` | ok' in text
-    assert '- tapped as a user would (`backbone[-1]` / `backbone`): 3 of 4 families' in text
+    assert '- tapped as a user would (`backbone[-1]` / `backbone`): 3 of 4 families; the rows marked' in text
+    results[0]['tap_rule'] = 'user'  # every row re-run at the user's tap: no word of an earlier sweep
+    mf.write_report(results, str(out), 'CMD')
+    assert '- tapped as a user would (`backbone[-1]` / `backbone`): 4 of 4 families\n' in out.read_text()
+    assert 'earlier sweep' not in out.read_text()
     row_c = next(ln for ln in text.splitlines() if ln.startswith('| mmpretrain/c |'))
     assert 'outside: needs a package that is not installed' in row_c and 'FAIL - ValueError: boom' in row_c
 
