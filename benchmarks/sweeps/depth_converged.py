@@ -69,13 +69,13 @@ settings.append(dict(name='inv_random_decoder', config=f'{QS}_kd-inverted_random
 # here, at spec load), with the demo's tap and teacher input size (benchmarks/sweeps/demo_imagenet.py); the weight
 # stays this sweep's 10. The same architecture randomly initialised separates its knowledge from its architecture.
 MNV2_ARCH = ['model.teachers.t.config=mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
-             'model.teachers.t.input_size=[224,224]', 'model.distill.0.teacher=t:backbone.conv2']
+             'model.teachers.t.input_size=[224,224]', 'model.distill.0.teacher=t:backbone.layer5']
 MNV2 = MNV2_ARCH + [f'model.teachers.t.checkpoint={demo_teacher.imagenet_checkpoint()}',
                     'model.teachers.t.key_map=torchvision']
 for short, projector in (('inv', 'inverted'), ('trad', 'traditional')):
     settings.append(dict(name=f'{short}_in1k', config=f'{QS}_kd-{projector}_random-r18.py', options=MNV2,
-                         description=f"{projector} projector, teacher: torchvision's ImageNet MobileNetV2, conv2 "
-                                     '(1280 ch), input resized to 224x224'))
+                         description=f"{projector} projector, teacher: torchvision's ImageNet MobileNetV2, layer5 "
+                                     '(96 ch, 14x14), input resized to 224x224'))
 settings.append(dict(name='inv_random_mnv2', config=f'{QS}_kd-inverted_random-r18.py', options=MNV2_ARCH,
                      description='inverted projector, teacher: MobileNetV2 randomly initialised (seed 0), same tap '
                                  'and input'))

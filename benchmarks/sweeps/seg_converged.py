@@ -40,7 +40,7 @@ W200 = f'{E}.loss.loss_weight=200.0'  # 4x the configs' 50: the term starts at ~
 # here, at spec load), with the demo's tap and teacher input size (benchmarks/sweeps/demo_imagenet.py,
 # docs/tuning.md); the weight stays this sweep's 50. MNV2_RANDOM: the same architecture, randomly initialised.
 MNV2_ARCH = ['model.teachers.cls.config=mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
-             'model.teachers.cls.input_size=[224,224]', f'{E}.teacher=cls:backbone.conv2']
+             'model.teachers.cls.input_size=[224,224]', f'{E}.teacher=cls:backbone.layer5']
 MNV2 = MNV2_ARCH + [f'model.teachers.cls.checkpoint={demo_teacher.imagenet_checkpoint()}',
                     'model.teachers.cls.key_map=torchvision']
 MNV2_RANDOM = MNV2_ARCH + RANDOM
@@ -102,7 +102,7 @@ settings = [  # in the order a sweep trains them (the paper's claims first)
     kd('trad_random_logl4_w005', 'traditional, random teacher, FeatureLogLpLoss, weight 0.05', *RANDOM, *TRAD,
        *LOGL4_MID),
     # Issue #27: the ImageNet classifier as the teacher (conv2, 1280 ch, its input resized to 224x224).
-    kd('inv_in1k', "inverted projector, torchvision's ImageNet MobileNetV2 (conv2 -> stage 4, input 224)", *MNV2),
+    kd('inv_in1k', "inverted projector, torchvision's ImageNet MobileNetV2 (layer5 -> stage 4, input 224)", *MNV2),
     kd('trad_in1k', 'traditional projector, same ImageNet MobileNetV2', *MNV2, *TRAD),
     kd('inv_random_mnv2', 'inverted projector, MobileNetV2 randomly initialised (seed 0), same tap and input',
        *MNV2_RANDOM),
