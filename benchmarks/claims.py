@@ -184,12 +184,13 @@ def subset_verdict(said, subsets):
         str: the verdict.
     """
     run = [(sub, g) for sub, g, n in subsets if n]
-    if len(run) < len(subsets):
-        return f'{said} so far ({len(run)} of {len(subsets)} subsets run)'
     sign = 1 if 'reproduced' in said and 'not' not in said else -1 if 'reversed' in said else 0
+    # a subset already run that points the other way settles it, even before the last subset is run
     against = [SUBSET_LABELS.get(sub, sub) for sub, g in run if sign and g * sign <= 0]
     if against:
-        return f"not reproduced (all pairs: {said.replace('*', '')}, but {', '.join(against)} the other way)"
+        said = f"not reproduced (all pairs: {said.replace('*', '')}, but {', '.join(against)} the other way)"
+    if len(run) < len(subsets):
+        return f'{said} so far ({len(run)} of {len(subsets)} subsets run)'
     return said
 
 

@@ -254,6 +254,10 @@ def test_over_fitting_claims_pair_by_subset_and_seed(tmp_path):
     assert claims.subset_verdict('**reversed** (paired)', [(first, -1, 5), (second, 0.2, 5), (third, -2, 5)]) \
         .startswith('not reproduced (all pairs: reversed (paired), but scenes 500-549')
     assert claims.subset_verdict('not reproduced (paired)', against) == 'not reproduced (paired)'
+    # a subset already run that points the other way is not hidden behind "so far"
+    partial_against = [(first, 0.75, 5), (second, -0.3, 1), (third, None, 0)]
+    assert claims.subset_verdict(said, partial_against) == \
+        'not reproduced (all pairs: reproduced, but scenes 500-549 the other way) so far (2 of 3 subsets run)'
 
 
 def test_claims_rewrite_only_their_block(tmp_path):
