@@ -50,6 +50,8 @@ import time
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+DEMO_IMAGENET_CONFIG = 'configs/quickstart/fcn_r18-d8_scenes-64px_kd-inverted_cls-mnv2-in1k.py'
+
 SUITES = {
     # mmpretrain: ResNet-18 student, ResNet-50 teacher (tapped at layer3), 224x224, batch 8.
     'cls': dict(
@@ -64,13 +66,14 @@ SUITES = {
         student_tap='backbone.layer4', teacher_tap='backbone.layer3', tf_tap='backbone.layer4',
         size=(256, 256), batch=4, kind='seg'),
     # The demo's pair (``--suite mnv2``): the quick-start FCN-R18 student on 64x64 scenes, batch 8, and the
-    # ImageNet MobileNetV2 teacher as the demo runs it (its input resized to 224x224, tapped at conv2; the
-    # weights do not change the time, so they are seeded); ``inverted@128``: its input at 128x128. No ``ideal``: its
-    # hand-written teacher is a ResNet.
+    # ImageNet MobileNetV2 teacher as the demo runs it (its input resized to 224x224, tapped where the demo's
+    # config taps it, read from that config so the two cannot drift apart; the weights do not change the time,
+    # so they are seeded); ``inverted@128``: its input at 128x128. No ``ideal``: its hand-written teacher is a
+    # ResNet.
     'mnv2': dict(
         student='mmcrosskd::quickstart/fcn_r18-d8_scenes-64px.py',
         teacher='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', teacher_options=dict(input_size=(224, 224)),
-        student_tap='backbone.layer4', teacher_tap='backbone.conv2', tf_tap='backbone.layer4',
+        student_tap='backbone.layer4', teacher_tap_from=DEMO_IMAGENET_CONFIG, tf_tap='backbone.layer4',
         size=(64, 64), batch=8, kind='seg', num_classes=11,
         variants=['student', 'inverted', 'traditional', 'inverted@128']),
 }
@@ -172,6 +175,15 @@ def growth_distill(name, suite):
                       for t in teachers]
 
 
+def teacher_tap(suite):
+    """The suite's teacher tap: its own, or the first entry's of the config named by ``teacher_tap_from``."""
+    if 'teacher_tap' in suite:
+        return suite['teacher_tap']
+    from mmengine.config import Config
+    entry = Config.fromfile(osp.join(ROOT, suite['teacher_tap_from'])).model.distill[0]
+    return entry['teacher'].split(':', 1)[1]  # 'cls:backbone.layer5' -> 'backbone.layer5'
+
+
 def build_variant(name, suite, device, amp=False):
     """Return (model, step_fn) where step_fn(batch) runs one training step."""
     import torch
@@ -183,7 +195,7 @@ def build_variant(name, suite, device, amp=False):
     name, _, teacher_size = name.partition('@')  # 'inverted@128': the teacher's input resized to 128x128
     if teacher_size:
         teacher['input_size'] = (int(teacher_size), int(teacher_size))
-    entry = dict(name='kd', student=suite['student_tap'], teacher=suite['teacher_tap'],
+    entry = dict(name='kd', student=suite['student_tap'], teacher=teacher_tap(suite),
                  loss=dict(type='FeatureL2Loss', normalize='l2'))
     if name == 'student':
         model = MODELS.build(student_cfg(suite))
@@ -533,7 +545,7 @@ def write_report(results, a, torch):
         med, mem = r['median_s'], r['peak_mem_mb']  # mem is empty with --no-memory
         base = med.get('student')
         teacher_input = suite.get('teacher_options', {}).get('input_size')
-        teacher = (f'teacher `{suite["teacher"]}` (tap `{suite["teacher_tap"]}`'
+        teacher = (f'teacher `{suite["teacher"]}` (tap `{teacher_tap(suite)}`'
                    + (f', input resized to {teacher_input[0]}x{teacher_input[1]}' if teacher_input else '') + ')'
                    if s != 'growth' else
                    'teachers: ' + ', '.join(f'{n} `{t["config"] if isinstance(t["config"], str) else t["config"]["type"]}`'
