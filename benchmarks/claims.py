@@ -136,9 +136,11 @@ def load(sweep, tail=None, results=None):
 
 
 def compare(rows, a, b, higher):
-    """Gain of a over b (+ = better), its standard error, and the two n."""
-    va = [r['value'] for r in rows.get(a, [])]
-    vb = [r['value'] for r in rows.get(b, [])]
+    """Gain of a over b (+ = better), its standard error, and the two n, over the training subsets both
+    settings ran: a setting run on the first subset only is not set against runs on the other subsets' scenes."""
+    shared = {r.get('subset') for r in rows.get(a, [])} & {r.get('subset') for r in rows.get(b, [])}
+    va = [r['value'] for r in rows.get(a, []) if r.get('subset') in shared]
+    vb = [r['value'] for r in rows.get(b, []) if r.get('subset') in shared]
     if not va or not vb:
         return None
     gain, se = difference(va, vb, higher)

@@ -241,6 +241,14 @@ def test_over_fitting_claims_pair_by_subset_and_seed(tmp_path):
     assert (gain, n) == (1.25, 4) and se == pytest.approx(math.sqrt(((.25 ** 2 + .75 ** 2) * 2) / 3) / 2)
     assert claims.per_subset(rows, 'a', 'b', True, claims.SMALL_SUBSETS) == [(first, 0.75, 2), (second, 1.75, 2),
                                                                              (third, None, 0)]
+    # the unpaired gain compares the subsets both settings ran: 'c' ran on the first subset only
+    run = tmp_path / first / 'c' / 'seed0'
+    run.mkdir(parents=True)
+    (run / 'result.json').write_text(json.dumps(dict(setting='c', seed=0, value=25.0)))
+    rows = claims.load(claims.SMALL_SUBSETS, results=str(tmp_path))
+    c_vs_b = claims.compare(rows, 'c', 'b', True)  # 25 - mean(19, 21.5): b's 2 runs there, not its 4
+    assert c_vs_b[0] == pytest.approx(4.75) and c_vs_b[2:] == (1, 2)
+    assert claims.compare(rows, 'a', 'b', True)[::2] == (1.25, 4)
     # the verdict: with a subset missing, what holds so far; with all three, it must hold on each
     said = claims.verdict((gain, se, n, n))
     assert said == '**reproduced**'  # 1.25 >= 2 * 0.323
