@@ -230,6 +230,11 @@ MUTANTS = [
       'if sign and g * sign <= 0]', 'if False]',
       'an over-fitting claim counts as reproduced while one subset points the other way',
       ['tests/test_sweep.py::test_over_fitting_claims_pair_by_subset_and_seed']),
+    M('claims-unpaired-across-subsets', 'benchmarks/claims.py',
+      "vb = [r['value'] for r in rows.get(b, []) if r.get('subset') in shared]",
+      "vb = [r['value'] for r in rows.get(b, [])]",
+      "a setting run on one scene subset is set against the other setting's runs on every subset",
+      ['tests/test_sweep.py::test_over_fitting_claims_pair_by_subset_and_seed']),
 ]
 
 
