@@ -231,9 +231,10 @@ def claim_table(data):
             subsets = ''
             if len(subsets_of(sweep)) > 1:
                 rows = per_subset(data[task], a, b, higher, subsets_of(sweep))
-                subsets = '; '.join(f"{SUBSET_LABELS.get(sub, sub)}: "
-                                    + ('-' if g is None else f'{fmt(g, digits)} ({n})') for sub, g, n in rows)
-                if not {a, b} <= set(SUBSET_SETTINGS):  # not in the other subsets' specs
+                if {a, b} <= set(SUBSET_SETTINGS):
+                    subsets = '; '.join(f"{SUBSET_LABELS.get(sub, sub)}: "
+                                        + ('-' if g is None else f'{fmt(g, digits)} ({n})') for sub, g, n in rows)
+                else:  # not in the other subsets' specs
                     subsets = f'{SUBSET_LABELS[subsets_of(sweep)[0]]} only'
                 if cmp is not None:  # one subset cannot make a claim hold on every subset: "so far"
                     said = subset_verdict(said, rows)
