@@ -68,8 +68,11 @@ settings.append(dict(name='inv_random_decoder', config=f'{QS}_kd-inverted_random
 # Issue #27: a real zoo teacher, mmpretrain's MobileNetV2 with torchvision's ImageNet weights (the file resolved
 # here, at spec load), with the demo's tap and teacher input size (benchmarks/sweeps/demo_imagenet.py); the weight
 # stays this sweep's 10. The same architecture randomly initialised separates its knowledge from its architecture.
+# cache_mb: the frozen teacher's layer5 features of each (scene, flip) are computed once, not every epoch:
+# the same numbers (tests/test_feature_cache.py), 2000 scenes x 2 flips x 75 KiB = 300 MiB.
 MNV2_ARCH = ['model.teachers.t.config=mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
-             'model.teachers.t.input_size=[224,224]', 'model.distill.0.teacher=t:backbone.layer5']
+             'model.teachers.t.input_size=[224,224]',
+             'model.teachers.t.cache_mb=1024', 'model.distill.0.teacher=t:backbone.layer5']
 MNV2 = MNV2_ARCH + [f'model.teachers.t.checkpoint={demo_teacher.imagenet_checkpoint()}',
                     'model.teachers.t.key_map=torchvision']
 for short, projector in (('inv', 'inverted'), ('trad', 'traditional')):

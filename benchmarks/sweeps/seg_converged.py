@@ -39,8 +39,11 @@ W200 = f'{E}.loss.loss_weight=200.0'  # 4x the configs' 50: the term starts at ~
 # Issue #27: a real zoo teacher, mmpretrain's MobileNetV2 with torchvision's ImageNet weights (the file resolved
 # here, at spec load), with the demo's tap and teacher input size (benchmarks/sweeps/demo_imagenet.py,
 # docs/tuning.md); the weight stays this sweep's 50. MNV2_RANDOM: the same architecture, randomly initialised.
+# cache_mb: the frozen teacher's layer5 features of each (scene, flip) are computed once, not every epoch:
+# the same numbers (tests/test_feature_cache.py), 2000 scenes x 2 flips x 75 KiB = 300 MiB.
 MNV2_ARCH = ['model.teachers.cls.config=mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
-             'model.teachers.cls.input_size=[224,224]', f'{E}.teacher=cls:backbone.layer5']
+             'model.teachers.cls.input_size=[224,224]',
+             'model.teachers.cls.cache_mb=1024', f'{E}.teacher=cls:backbone.layer5']
 MNV2 = MNV2_ARCH + [f'model.teachers.cls.checkpoint={demo_teacher.imagenet_checkpoint()}',
                     'model.teachers.cls.key_map=torchvision']
 MNV2_RANDOM = MNV2_ARCH + RANDOM

@@ -18,6 +18,7 @@ from mmengine.logging import MMLogger
 from ..utils.config import build_model_from_spec, load_model_spec, merge_model_overrides, strip_pretrained
 from ..utils.teacher_weights import load_teacher_weights
 from .channels import input_channels
+from .feature_cache import FeatureCache
 from .taps import TapSet, images_only_forward
 
 _AUTOCAST = {None: None, 'bf16': torch.bfloat16, 'bfloat16': torch.bfloat16,
@@ -85,12 +86,16 @@ class FrozenTeacher:
             merges (``_delete_=True`` replaces a sub-dict), e.g. ``dict(backbone=dict(out_type='featmap'))``.
         key_map (str | callable, optional): rename the checkpoint's keys first: ``'torchvision'`` or
             ``'timm'`` (ResNet, MobileNetV2, ViT classifiers into mmpretrain's), or a function.
+        cache_mb (float, optional): keep the tapped features of every input already seen, keyed by the
+            input's exact content, in up to this many MiB, so that later epochs skip the teacher's
+            forward for them (see :mod:`mmcrosskd.models.feature_cache`). Default: no cache.
     """
 
     def __init__(self, name, config, checkpoint=None, seed=0, scope=None, input_size=None, prefix=None,
                  allow_unsafe_checkpoint=False, autocast=None, channels_last=False, model=None,
-                 key_map=None):
+                 key_map=None, cache_mb=None):
         self.name = name
+        self.cache = None if cache_mb is None else FeatureCache(cache_mb, owner=f'teacher {name!r}')
         if autocast not in _AUTOCAST:
             raise ValueError(f"teacher {name!r}: autocast must be None, 'bf16' or 'fp16', got {autocast!r}")
         self.autocast = _AUTOCAST[autocast]
@@ -169,6 +174,8 @@ class FrozenTeacher:
     def apply(self, fn):
         """Apply a tensor function (device/dtype moves) to the teacher and its buffers."""
         self.model._apply(fn)
+        if self.cache is not None:  # stored features stay where they were computed
+            self.cache.clear()
         if self._scale is not None:
             self._scale = fn(self._scale)
         if self._shift is not None:
@@ -209,6 +216,11 @@ class FrozenTeacher:
         """
         if self.model.training:  # someone called .train() on it: put it back
             self.model.eval()
+        if self.cache is not None:
+            return self.cache.features(inputs, lambda subset: self._features(subset, truncate))
+        return self._features(inputs, truncate)
+
+    def _features(self, inputs, truncate):
         x = self.prepare_inputs(inputs)
         ctx = (torch.autocast(x.device.type, dtype=self.autocast) if self.autocast is not None
                else contextlib.nullcontext())
