@@ -235,6 +235,18 @@ MUTANTS = [
       "vb = [r['value'] for r in rows.get(b, [])]",
       "a setting run on one scene subset is set against the other setting's runs on every subset",
       ['tests/test_sweep.py::test_over_fitting_claims_pair_by_subset_and_seed']),
+    M('claims-one-subset-not-so-far', 'benchmarks/claims.py',
+      'if cmp is not None:  # one subset cannot make a claim hold on every subset', 'if False:',
+      'a setting run on one scene subset of three reads as a settled verdict',
+      ['tests/test_sweep.py::test_claim_table_row_of_a_setting_run_on_one_subset']),
+    M('cache-key-ignores-content', 'mmcrosskd/models/feature_cache.py',
+      'h.update(t.view(-1).view(torch.uint8).numpy().tobytes())', 'pass',
+      'the teacher feature cache answers any image of the same shape with the first one\'s features',
+      ['tests/test_feature_cache.py::test_only_unseen_samples_are_computed_and_the_rows_match']),
+    M('cache-kept-after-move', 'mmcrosskd/models/teacher.py',
+      'self.cache.clear()', 'pass',
+      "a teacher moved to another device keeps answering with features on the old one",
+      ['tests/test_feature_cache.py::test_frozen_teacher_with_a_cache_skips_its_forward']),
 ]
 
 

@@ -313,3 +313,28 @@ def test_a_rerun_drops_the_interrupted_attempt_and_a_run_without_metric_is_not_f
     run_b = osp.join(out, 'b', 'seed0')
     assert not osp.exists(osp.join(run_b, 'result.json')) and not osp.exists(osp.join(run_b, '.lock'))
     assert glob.glob(osp.join(run_b, '*.pth')), 'the checkpoints of an unfinished run were pruned'
+
+
+def test_claim_table_row_of_a_setting_run_on_one_subset(tmp_path, monkeypatch):
+    """A setting the other subsets do not run (``inv_cls``) reads "scenes 0-49 only" and its verdict "so far
+    (1 of 3 subsets run)", however clear its pairs; one they run is given per subset."""
+    import claims
+    first, second, _ = claims.SMALL_SUBSETS
+    for folder, setting, seed, value in [(first, 'inv_cls', s, 21.0 + s / 10) for s in range(3)] + \
+            [(first, 'no_distillation', s, 20.0) for s in range(3)] + \
+            [(second, 'no_distillation', s, 30.0) for s in range(3)] + \
+            [(f, 'inv_random', s, v + 1.0 + s / 10) for f, v in ((first, 20.0), (second, 30.0)) for s in range(3)]:
+        run = tmp_path / folder / setting / f'seed{seed}'
+        run.mkdir(parents=True)
+        (run / 'result.json').write_text(json.dumps(dict(setting=setting, seed=seed, value=value)))
+    monkeypatch.setattr(claims, 'CLAIMS', [('c', 'p', [('small', 'inv_cls', 'no_distillation'),
+                                                       ('small', 'inv_random', 'no_distillation')])])
+    data = {'small': claims.load(claims.SMALL_SUBSETS, results=str(tmp_path))}
+    one, every = claims.claim_table(data).splitlines()[2:]
+    cells = [c.strip() for c in one.split('|')]
+    assert cells[4] == '+1.10 +- 0.06 (3, 3)'  # sd 0.1 / sqrt 3; against the student on its own scenes only (20, not 25)
+    assert cells[6] == 'scenes 0-49 only'
+    assert cells[7] == '**reproduced** (paired) so far (1 of 3 subsets run)'
+    cells = [c.strip() for c in every.split('|')]
+    assert cells[6] == 'scenes 0-49: +1.10 (3); scenes 500-549: +1.10 (3); scenes 1500-1549: -'
+    assert cells[7] == '**reproduced** (paired) so far (2 of 3 subsets run)'

@@ -10,7 +10,10 @@ model = dict(
     student={{_base_.model}},
     teachers=dict(cls=dict(config='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
                            checkpoint='torchvision://mobilenet_v2.imagenet1k_v1', key_map='torchvision',
-                           input_size=(224, 224))),
+                           input_size=(224, 224),
+                           # each (scene, flip)'s teacher features are computed once, not every epoch: the
+                           # same losses, a faster run (docs/teachers.md#feature-cache); 300 MiB at most here
+                           cache_mb=1024)),
     distill=[
         # Tap, teacher input size and weight: the best of benchmarks/sweeps/demo_imagenet.py (docs/tuning.md,
         # seeds 10-11). The garment scenes (64x64) are resized to 224x224 for the teacher; its last stride-16
