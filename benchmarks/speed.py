@@ -69,8 +69,8 @@ SUITES = {
     # ImageNet MobileNetV2 teacher as the demo runs it (its input resized to 224x224, tapped where the demo's
     # config taps it, read from that config so the two cannot drift apart; the weights do not change the time,
     # so they are seeded); ``inverted@128``: its input at 128x128; ``inverted+cache``: with ``cache_mb``, every
-    # timed step a cache hit (the teacher's forward of a later epoch skipped). No ``ideal``: its hand-written teacher is a
-    # ResNet.
+    # timed step a cache hit (the teacher's forward of a later epoch skipped). No ``ideal``: its hand-written
+    # teacher is a ResNet.
     'mnv2': dict(
         student='mmcrosskd::quickstart/fcn_r18-d8_scenes-64px.py',
         teacher='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', teacher_options=dict(input_size=(224, 224)),

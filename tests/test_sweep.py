@@ -332,7 +332,8 @@ def test_claim_table_row_of_a_setting_run_on_one_subset(tmp_path, monkeypatch):
     data = {'small': claims.load(claims.SMALL_SUBSETS, results=str(tmp_path))}
     one, every = claims.claim_table(data).splitlines()[2:]
     cells = [c.strip() for c in one.split('|')]
-    assert cells[4] == '+1.10 +- 0.06 (3, 3)'  # sd 0.1 / sqrt 3; against the student on its own scenes only (20, not 25)
+    # sd 0.1 / sqrt 3, against the student on its own scenes only (20, not the 25 of both subsets)
+    assert cells[4] == '+1.10 +- 0.06 (3, 3)'
     assert cells[6] == 'scenes 0-49 only'
     assert cells[7] == '**reproduced** (paired) so far (1 of 3 subsets run)'
     cells = [c.strip() for c in every.split('|')]

@@ -69,20 +69,24 @@ class FeatureCache:
         Returns:
             list[Tensor]: one (B, ...) tensor per feature, in ``compute``'s order.
         """
-        keys = [sample_key(x) for x in inputs]
-        # First position of each key that is not stored (a batch may hold the same image twice).
-        todo = list({k: i for i, k in reversed(list(enumerate(keys))) if k not in self._store}.values())
+        host = inputs.detach().cpu()  # one copy of the batch, not one per sample (a no-op on the CPU)
+        keys = [sample_key(x) for x in host]
+        # The first position of each key not stored yet (a batch may hold the same image twice), in order.
+        todo = {}
+        for i, k in enumerate(keys):
+            if k not in self._store:
+                todo.setdefault(k, i)
         fresh = {}
         if todo:
-            computed = compute(inputs[sorted(todo)] if len(todo) < len(keys) else inputs)
-            self._check(computed, len(todo))
-            for j, i in enumerate(sorted(todo)):
-                entry = [f[j].clone() for f in computed]  # clone: do not keep the whole batch alive
-                fresh[keys[i]] = entry
-                self._remember(keys[i], entry)
+            positions = list(todo.values())
+            computed = compute(inputs[positions] if len(positions) < len(keys) else inputs)
+            self._check(computed, len(positions))
+            for j, k in enumerate(todo):
+                fresh[k] = [f[j].clone() for f in computed]  # clone: do not keep the whole batch alive
+                self._remember(k, fresh[k])
         self.misses += len(todo)
         self.hits += len(keys) - len(todo)
-        rows = [fresh.get(k) or self._store[k] for k in keys]
+        rows = [fresh[k] if k in fresh else self._store[k] for k in keys]
         return [torch.stack([row[n] for row in rows]) for n in range(len(rows[0]))]
 
     def _check(self, computed, batch):
