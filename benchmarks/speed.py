@@ -69,14 +69,16 @@ SUITES = {
     # ImageNet MobileNetV2 teacher as the demo runs it (its input resized to 224x224, tapped where the demo's
     # config taps it, read from that config so the two cannot drift apart; the weights do not change the time,
     # so they are seeded); ``inverted@128``: its input at 128x128; ``inverted+cache``: with ``cache_mb``, every
-    # timed step a cache hit (the teacher's forward of a later epoch skipped). No ``ideal``: its hand-written
+    # timed step a cache hit (the teacher's forward of a later epoch skipped); ``+channels_last``: the teacher
+    # channels-last (the demo config's setting; ``+channels_last+cache`` is the demo's). No ``ideal``: its hand-written
     # teacher is a ResNet.
     'mnv2': dict(
         student='mmcrosskd::quickstart/fcn_r18-d8_scenes-64px.py',
         teacher='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py', teacher_options=dict(input_size=(224, 224)),
         student_tap='backbone.layer4', teacher_tap_from=DEMO_IMAGENET_CONFIG, tf_tap='backbone.layer4',
         size=(64, 64), batch=8, kind='seg', num_classes=11,
-        variants=['student', 'inverted', 'traditional', 'inverted@128', 'inverted+cache']),
+        variants=['student', 'inverted', 'traditional', 'inverted@128', 'inverted+cache',
+                  'inverted+channels_last', 'inverted+channels_last+cache']),
 }
 
 # How cost grows (``--suite growth``): (student tap, teacher tap) of the entries from the one classifier
@@ -194,11 +196,14 @@ def build_variant(name, suite, device, amp=False):
     torch.manual_seed(0)
     teacher = dict(config=suite['teacher'], seed=0, **suite.get('teacher_options', {}))
     name, _, teacher_size = name.partition('@')  # 'inverted@128': the teacher's input resized to 128x128
-    name, _, extra = name.partition('+')  # 'inverted+cache': the teacher's feature cache on; the timed batch
-    if extra == 'cache':                   # repeats, so every timed step is a hit (a later epoch's steady state)
-        teacher['cache_mb'] = 1024
-    elif extra:
-        raise KeyError(f'{name}+{extra}')
+    name, *extras = name.split('+')
+    for extra in extras:
+        if extra == 'cache':  # the teacher's feature cache on; the timed batch repeats, so every timed step
+            teacher['cache_mb'] = 1024  # is a hit (a later epoch's steady state)
+        elif extra == 'channels_last':  # the teacher and its input channels-last, as the demo config runs it
+            teacher['channels_last'] = True
+        else:
+            raise KeyError(f"{'+'.join([name, *extras])}: unknown '+{extra}'")
     if teacher_size:
         teacher['input_size'] = (int(teacher_size), int(teacher_size))
     entry = dict(name='kd', student=suite['student_tap'], teacher=teacher_tap(suite),

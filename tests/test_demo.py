@@ -3,6 +3,9 @@ shortened runs (a few iterations, a data subset) with either teacher, end to end
 import importlib.util
 import os.path as osp
 import re
+import signal
+import sys
+import time
 
 import pytest
 
@@ -58,6 +61,10 @@ def test_missing_weights_package_stops_the_demo_with_one_message(tmp_path, monke
     assert capsys.readouterr().out == ''
 
 
+def demo_cpus():
+    return _demo_module().usable_cpus()
+
+
 TINY = ('--student-iters', 4, '--cls-images', 256, 64, '--scenes', 32, 16)
 
 
@@ -73,14 +80,22 @@ def test_short_demo_with_the_imagenet_teacher(tmp_path):
     assert re.search(r'\| student FCN-R18, no distillation \| segmentation \| mIoU [\d.]+ \|', out)
     assert re.search(r'\| student FCN-R18, inverted projector from the classifier \| segmentation \| mIoU [\d.]+ \|', out)
     assert 'Iter(train)' in out and 'loss_kd_c4' in out  # progress is shown, with the distillation term
+    if demo_cpus() > 1:  # the two students side by side, their progress tagged
+        assert re.search(r'    \[2\] Iter\(train\).*loss_kd_c4', out) and '    [1] Iter(train)' in out, out[-3000:]
     assert (tmp_path / 'work' / 'student_kd' / 'student_last.pth').is_file()
     assert not (tmp_path / 'work' / 'teacher').exists()  # no teacher is trained
+    # benchmarks/demo_schedule.py reads these very lines
+    sys.path.insert(0, osp.join(ROOT, 'benchmarks'))
+    import demo_schedule
+    parsed = demo_schedule.parse(out)
+    assert len(parsed['students']) == 2 and len(parsed['miou']) == 2 and parsed['total'] >= max(parsed['students'])
 
 
 def test_short_demo_with_the_fashion_mnist_teacher(tmp_path):
     proc = run_tool('demo', '--teacher', 'fmnist', '--work-dir', tmp_path / 'work', '--data', tmp_path / 'data',
-                    '--teacher-iters', 4, *TINY)
+                    '--teacher-iters', 4, '--one-at-a-time', *TINY)
     out = proc.stdout
+    assert '    Iter(train)' in out and '[1] ' not in out and '[2] ' not in out  # in turn: no tags
     assert re.search(r'\| teacher ResNet-18 \| classification \| top-1 [\d.]+ \|', out), out[-3000:]
     assert re.search(r'\| student FCN-R18, inverted projector from the classifier \| segmentation \| mIoU [\d.]+ \|', out)
     assert 'teacher check:' not in out
@@ -89,3 +104,51 @@ def test_short_demo_with_the_fashion_mnist_teacher(tmp_path):
     proc = run_tool('demo', '--teacher', 'fmnist', '--work-dir', tmp_path / 'work', '--data', tmp_path / 'data',
                     '--teacher-iters', 4, '--student-iters', 2, '--cls-images', 256, 64, '--scenes', 32, 16)
     assert 'reusing the teacher' in proc.stdout
+
+
+def _fake_runs(demo, monkeypatch, *scripts):
+    """Runs whose 'training' is a Python one-liner (train_command patched), and no metrics to read."""
+    monkeypatch.setattr(demo, 'train_command', lambda config, work_dir, options: [sys.executable, '-c', config])
+    monkeypatch.setattr(demo, 'last_metrics', lambda work_dir: {'work_dir': work_dir})
+    return [(script, f'dir{i}', [], f'run {i}') for i, script in enumerate(scripts, 1)]
+
+
+# prints what a training log's progress line looks like, with the thread count the run was given
+SHOW_THREADS = ("import os; print('12/07 00:00:00 - mmengine - INFO - Iter(train) [1/1] threads', "
+                "os.environ.get('OMP_NUM_THREADS'), flush=True)")
+
+
+def test_students_side_by_side_share_the_cpus_and_tag_their_progress(monkeypatch, capsys):
+    demo = _demo_module()
+    monkeypatch.delenv('OMP_NUM_THREADS', raising=False)
+    monkeypatch.setattr(demo, 'usable_cpus', lambda: 4)
+    runs = _fake_runs(demo, monkeypatch, SHOW_THREADS, SHOW_THREADS)
+    assert demo.train_together(runs) == [{'work_dir': 'dir1'}, {'work_dir': 'dir2'}]  # in the runs' order
+    out = capsys.readouterr().out
+    assert '    [1] Iter(train) [1/1] threads 2' in out and '    [2] Iter(train) [1/1] threads 2' in out, out
+    assert '[demo] [1] run 1 (2 thread(s))' in out and '[demo] [2] run 2 done in' in out
+    # one after the other: all CPUs each (no thread count set), no tags
+    demo.train_together(runs, side_by_side=False)
+    out = capsys.readouterr().out
+    assert out.count('    Iter(train) [1/1] threads None') == 2 and '[1]' not in out, out
+    # a thread count the user set is kept
+    monkeypatch.setenv('OMP_NUM_THREADS', '3')
+    demo.train_together(runs)
+    assert capsys.readouterr().out.count('threads 3') == 2
+
+
+def test_a_failed_student_stops_the_other_and_the_demo(monkeypatch, capsys):
+    """Side by side, the first run that fails stops the demo with its log's tail, and the other run is
+    terminated, not left training unseen."""
+    demo = _demo_module()
+    started = []
+    real_start = demo._start
+    monkeypatch.setattr(demo, '_start', lambda *a, **k: started.append(real_start(*a, **k)) or started[-1])
+    runs = _fake_runs(demo, monkeypatch, "import sys; print('boom: the config is broken'); sys.exit(3)",
+                      'import time; time.sleep(120)')
+    t0 = time.time()
+    with pytest.raises(SystemExit, match=r'\[demo\] \[1\] run 1 failed \(exit 3\)'):
+        demo.train_together(runs)
+    assert time.time() - t0 < 60
+    assert started[1]['proc'].returncode == -signal.SIGTERM
+    assert 'boom: the config is broken' in capsys.readouterr().out

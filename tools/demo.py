@@ -8,8 +8,8 @@ real Fashion-MNIST garments, in minutes on a CPU.
    ``checkpoint=<file>, key_map='torchvision'``); the demo first shows its top-1 class on scikit-image's
    photos. ``--teacher fmnist``: a ResNet-18 trained here on Fashion-MNIST classification (or reused);
 2. prepares the data (tools/prepare_data.py);
-3. trains the mmseg FCN student on the garment scenes twice: plain, and with an inverted-projector
-   distillation from the classifier;
+3. trains the mmseg FCN student on the garment scenes twice, side by side (``--one-at-a-time``: in turn):
+   plain, and with an inverted-projector distillation from the classifier;
 4. prints both students' mIoU, where the checkpoints are, and how to run the full reproduction.
 """
 import argparse
@@ -17,6 +17,7 @@ import os
 import os.path as osp
 import subprocess
 import sys
+import threading
 import time
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -38,27 +39,92 @@ def progress_line(line):
     return None
 
 
+def usable_cpus():
+    """CPUs this process may run on (the affinity mask: a container's share, not the host's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
 def train(config, work_dir, options, label):
     """Run tools/train.py, showing its progress lines; return the last validation metrics."""
-    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), config, '--work-dir', work_dir]
-    if options:
-        cmd += ['--cfg-options', *options]
-    print(f'\n[demo] {label}: {" ".join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:])}',
-          flush=True)
-    t0 = time.time()
-    log = []
-    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                          env=dict(os.environ, PYTHONUNBUFFERED='1')) as proc:
+    return train_together([(config, work_dir, options, label)], side_by_side=False)[0]
+
+
+def train_together(runs, side_by_side=True):
+    """Run several tools/train.py jobs, side by side or one after the other; return each one's last metrics.
+
+    Side by side, each job gets an equal share of the usable CPUs as its thread count (``OMP_NUM_THREADS``,
+    unless the caller set it) and its progress lines are tagged ``[1]``, ``[2]``... On 2 cores two 1-thread
+    runs together finish sooner than two 2-thread runs in turn: a 2-thread step of the demo's student is 1.6x,
+    not 2x, the 1-thread one (docs/performance.md, "The demo's schedule").
+
+    Args:
+        runs (list[tuple]): ``(config, work_dir, cfg_options, label)`` per job.
+        side_by_side (bool): start them all at once. Default True.
+
+    Returns:
+        list[dict]: per job, the last validation entry of its scalars.
+    """
+    if not side_by_side:
+        return [_wait(_start(*run, tag='', threads=None)) for run in runs]
+    threads = None if 'OMP_NUM_THREADS' in os.environ else max(1, usable_cpus() // len(runs))
+    started = [_start(*run, tag=f'[{i}] ', threads=threads) for i, run in enumerate(runs, 1)]
+    try:
+        return [_wait(job) for job in started]
+    finally:  # one failed (or Ctrl-C): stop the others rather than leave them training unseen
+        for job in started:
+            if job['proc'].poll() is None:
+                job['proc'].terminate()
+                job['proc'].wait()
+
+
+_print_lock = threading.Lock()
+
+
+def train_command(config, work_dir, options):
+    """The tools/train.py command line of one run."""
+    cmd = [sys.executable, osp.join(ROOT, 'tools', 'train.py'), str(config), '--work-dir', str(work_dir)]
+    return cmd + ['--cfg-options', *map(str, options)] if options else cmd
+
+
+def _start(config, work_dir, options, label, tag, threads):
+    """Start one tools/train.py; a thread shows its progress lines (prefixed with ``tag``) as they come."""
+    cmd = train_command(config, work_dir, options)
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    if threads is not None:
+        env.update(OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+    shown_cmd = ' '.join(osp.relpath(c, ROOT) if c.startswith(ROOT) else c for c in cmd[1:])
+    with _print_lock:
+        print(f'\n[demo] {tag}{label}{f" ({threads} thread(s))" if threads else ""}: {shown_cmd}', flush=True)
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    job = dict(proc=proc, label=label, tag=tag, work_dir=work_dir, log=[], t0=time.time())
+
+    def show():
         for line in proc.stdout:
-            log.append(line)
+            job['log'].append(line)
             shown = progress_line(line)
             if shown is not None:
-                print('   ', shown, flush=True)
-    if proc.returncode != 0:
-        sys.stdout.write(''.join(log[-60:]))
-        raise SystemExit(f'[demo] {label} failed (exit {proc.returncode})')
-    print(f'[demo] {label} done in {time.time() - t0:.0f} s', flush=True)
-    return last_metrics(work_dir)
+                with _print_lock:
+                    print(f'    {tag}{shown}', flush=True)
+    job['reader'] = threading.Thread(target=show, daemon=True)
+    job['reader'].start()
+    return job
+
+
+def _wait(job):
+    """Wait for a started job; stop the demo with its log's tail if it failed, else return its metrics."""
+    job['proc'].wait()
+    job['reader'].join()
+    job['proc'].stdout.close()
+    if job['proc'].returncode != 0:
+        with _print_lock:
+            sys.stdout.write(''.join(job['log'][-60:]))
+        raise SystemExit(f"[demo] {job['tag']}{job['label']} failed (exit {job['proc'].returncode})")
+    with _print_lock:
+        print(f"[demo] {job['tag']}{job['label']} done in {time.time() - job['t0']:.0f} s", flush=True)
+    return last_metrics(job['work_dir'])
 
 
 def last_metrics(work_dir):
@@ -154,6 +220,10 @@ def main(argv=None):
     p.add_argument('--cls-images', type=int, nargs=2, default=None, metavar=('TRAIN', 'VAL'),
                    help='use a subset of the classification images (default: all 60000/10000)')
     p.add_argument('--scenes', type=int, nargs=2, default=(2000, 500), metavar=('TRAIN', 'VAL'))
+    p.add_argument('--one-at-a-time', action='store_true',
+                   help='train the two students in turn, each with all CPUs (default: side by side, each with '
+                        'half of them, which is sooner; the same settings and seed either way, the thread count '
+                        'changes only float rounding)')
     a = p.parse_args(argv)
     t0 = time.time()
     sys.path.insert(0, ROOT)
@@ -191,11 +261,13 @@ def main(argv=None):
     it = a.student_iters
     sched = [f'train_cfg.max_iters={it}', f'train_cfg.val_interval={it}', f'param_scheduler.0.end={it}',
              f'default_hooks.checkpoint.interval={it}', f'default_hooks.logger.interval={min(50, it)}']
-    plain = train(PLAIN_CFG, osp.join(a.work_dir, 'student_plain'), seg_data + sched,
-                  'student without distillation: FCN-R18 on garment scenes')
     kd_dir = osp.join(a.work_dir, 'student_kd' if a.teacher == 'imagenet' else 'student_kd_fmnist')
-    kd = train(kd_cfg, kd_dir, seg_data + sched + kd_teacher,
-               'student with inverted-projector distillation from the classifier')
+    plain, kd = train_together([
+        (PLAIN_CFG, osp.join(a.work_dir, 'student_plain'), seg_data + sched,
+         'student without distillation: FCN-R18 on garment scenes'),
+        (kd_cfg, kd_dir, seg_data + sched + kd_teacher,
+         'student with inverted-projector distillation from the classifier'),
+    ], side_by_side=not a.one_at_a_time and usable_cpus() > 1)
 
     rel = lambda x: osp.relpath(x, ROOT)
     print('\n[demo] results (validation scenes, composed from the Fashion-MNIST test split)')

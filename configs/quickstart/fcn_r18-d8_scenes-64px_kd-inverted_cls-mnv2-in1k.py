@@ -11,6 +11,9 @@ model = dict(
     teachers=dict(cls=dict(config='mmpretrain::mobilenet_v2/mobilenet-v2_8xb32_in1k.py',
                            checkpoint='torchvision://mobilenet_v2.imagenet1k_v1', key_map='torchvision',
                            input_size=(224, 224),
+                           # MobileNetV2's depthwise convolutions run faster channels-last on a CPU (the
+                           # teacher's forward at 0.6x, docs/performance.md); the features match to 1e-5
+                           channels_last=True,
                            # each (scene, flip)'s teacher features are computed once, not every epoch: the
                            # same losses, a faster run (docs/teachers.md#feature-cache); 300 MiB at most here
                            cache_mb=1024)),
