@@ -1,10 +1,10 @@
 """Mutation run: does the test suite notice when the maths or the wiring is broken?
 
 Each mutant is a one-line change to the package (an exact text replacement). The script copies the
-repository's code (``mmcrosskd/``, ``tests/``, ``tools/``, ``benchmarks/*.py``) to a scratch folder, checks
-that the selected tests pass there unmutated, then for each mutant applies it to the copy, runs the few tests
-meant to catch it (``PYTHONPATH`` pointing at the copy) and records whether they failed (killed) or passed
-(survived). Every mutant must be killed: a survivor means a missing test. The table goes to
+repository's code (``mmcrosskd/``, ``tests/``, ``tools/``, ``benchmarks/*.py``, ``configs/``) to a scratch
+folder, checks that the selected tests pass there unmutated, then for each mutant applies it to the copy,
+runs the few tests meant to catch it (``PYTHONPATH`` pointing at the copy) and records whether they failed
+(killed) or passed (survived). Every mutant must be killed: a survivor means a missing test. The table goes to
 ``docs/testing.md`` (between markers; the text around them is kept).
 
 A mutant whose text is not found exactly once in its file stops the run before anything is tested, so a
@@ -247,6 +247,19 @@ MUTANTS = [
       'self.cache.clear()', 'pass',
       "a teacher moved to another device keeps answering with features on the old one",
       ['tests/test_feature_cache.py::test_frozen_teacher_with_a_cache_skips_its_forward']),
+    # -- the demo's schedule and the speed suite's variants
+    M('demo-threads-not-shared', 'tools/demo.py',
+      "max(1, usable_cpus() // len(runs))", "usable_cpus()",
+      'the two students side by side each take all the CPUs (oversubscribed) instead of a share',
+      ['tests/test_demo.py::test_students_side_by_side_share_the_cpus_and_tag_their_progress']),
+    M('demo-failure-leaves-the-other-running', 'tools/demo.py',
+      "                job['proc'].terminate()\n", "                pass\n",
+      'a failed student stops the demo while the other keeps training unseen',
+      ['tests/test_demo.py::test_a_failed_student_stops_the_other_and_the_demo']),
+    M('speed-channels-last-ignored', 'benchmarks/speed.py',
+      "teacher['channels_last'] = True", 'pass',
+      "the speed suite's channels-last variants time the default memory format",
+      ['tests/test_speed_variants.py::test_channels_last_variants_are_the_demo_configs_teacher']),
 ]
 
 
@@ -265,7 +278,7 @@ def check_patterns(mutants, root=ROOT):
 def make_scratch():
     scratch = tempfile.mkdtemp(prefix='mmcrosskd-mutation-')
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', 'results', 'work_dirs')
-    for name in ('mmcrosskd', 'tests', 'tools', 'benchmarks'):
+    for name in ('mmcrosskd', 'tests', 'tools', 'benchmarks', 'configs'):
         shutil.copytree(osp.join(ROOT, name), osp.join(scratch, name), ignore=ignore)
     return scratch
 
