@@ -28,6 +28,7 @@ KD_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px_kd-inverted_cls-r18.py')
 KD_IMAGENET_CFG = osp.join(QS, 'fcn_r18-d8_scenes-64px_kd-inverted_cls-mnv2-in1k.py')
 # scikit-image's photos of the teacher check, and what they show
 PHOTOS = (('chelsea', 'a cat'), ('coffee', 'a cup of coffee'))
+_print_lock = threading.Lock()  # students side by side print from their reader threads
 
 
 def progress_line(line):
@@ -78,9 +79,6 @@ def train_together(runs, side_by_side=True):
             if job['proc'].poll() is None:
                 job['proc'].terminate()
                 job['proc'].wait()
-
-
-_print_lock = threading.Lock()
 
 
 def train_command(config, work_dir, options):
